@@ -1,0 +1,14 @@
+"""symrnn: recurrent cells written once in SymPy; derived BPTT, LaTeX and standalone NumPy code.
+
+    import symrnn
+    cell = symrnn.get_cell("lstm")            # or a Cell of your own (symrnn.cell.CellBuilder)
+    derivation = symrnn.derive(cell)          # the BPTT equations, as data
+    source = symrnn.generate_source(cell)     # a standalone NumPy module, as text
+    lstm = symrnn.load(cell)                  # that module, compiled in memory
+"""
+
+__version__ = "0.1.0"
+
+from .api import derive, generate_source, get_cell, load  # noqa: E402
+
+__all__ = ["derive", "generate_source", "get_cell", "load", "__version__"]

@@ -1,0 +1,286 @@
+"""The cell IR: a recurrent cell's one-step equations, and the builder that declares them.
+
+A cell has the input ``x`` (a D-vector), states (H-vectors; the first is the output, e.g. ``a``),
+parameters, and two kinds of node:
+
+- ``Affine``: ``z = W [v1, v2, ...] + b``, a weight matrix applied to a concatenation of vectors
+  (``x``, a previous state ``a_prev`` or an elementwise node);
+- ``Elementwise``: ``n = expr``, any SymPy expression over H-vectors treated as scalars.
+
+Built-in cells and user cells use the same builder::
+
+    cell = CellBuilder("rnn", states=("a",))
+    a_prev, x = cell.prev("a"), cell.x
+    cell.let("a", tanh(cell.affine("W_a", [a_prev, x], "b_a")))
+    rnn = cell.build()
+
+``build()`` validates the cell (undefined or duplicate names, a state never updated, cycles, elementwise
+use of ``x``, unsupported functions, names that are not Python identifiers or are reserved) and raises
+``CellError`` with one clear line.
+"""
+
+import dataclasses
+import keyword
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .activations import REGISTRY, is_activation
+from .symbols import prev, sym
+
+INPUT = "x"
+
+# Names the generated module uses for itself; a cell may not take them.
+RESERVED = frozenset(
+    {"np", "params", "grads", "cache", "x", "dx", "y", "dy", "t", "T", "B", "D", "H", "dtype",
+     "state", "state0", "state_T", "dstate0", "dstate_T", "rng", "bound", "name", "shape",
+     "forward", "backward", "step", "init_params", "param_shapes", "CELL", "STATES", "PARAMS"}
+) | frozenset(REGISTRY)
+
+
+class CellError(ValueError):
+    """A cell declaration that cannot be built; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Affine:
+    """``out = weight [inputs...] + bias`` (bias may be None)."""
+
+    out: sp.Symbol
+    weight: sp.Symbol
+    inputs: tuple[sp.Symbol, ...]
+    bias: sp.Symbol | None
+
+
+@dataclass(frozen=True)
+class Elementwise:
+    """``out = expr``, elementwise over H-vectors."""
+
+    out: sp.Symbol
+    expr: sp.Expr
+
+
+@dataclass(frozen=True)
+class Cell:
+    name: str
+    states: tuple[str, ...]  # states[0] is the output state
+    params: tuple[str, ...]  # in declaration order
+    vectors: tuple[str, ...]  # the params used elementwise (shape (H,))
+    nodes: tuple[Affine | Elementwise, ...]  # in an order where every use follows its definition
+    doc: str = ""
+
+    @property
+    def x(self):
+        return sym(INPUT)
+
+    def prev(self, state):
+        return prev(state)
+
+    @property
+    def affines(self):
+        return tuple(n for n in self.nodes if isinstance(n, Affine))
+
+    def param_shape(self, name, D, H):
+        """The shape of parameter ``name``, with D, H numbers or SymPy symbols."""
+        for node in self.affines:
+            if node.weight.name == name:
+                width = [D if v.name == INPUT else H for v in node.inputs]
+                return (H, sp.Add(*width, evaluate=False) if len(width) > 1 else width[0])
+            if node.bias is not None and node.bias.name == name:
+                return (H,)
+        if name in self.vectors:
+            return (H,)
+        raise KeyError(name)
+
+
+class CellBuilder:
+    """Declares a cell equation by equation; ``build()`` validates it and returns a ``Cell``."""
+
+    def __init__(self, name, *, states=("a",), doc=""):
+        self.name, self.states, self.doc = name, tuple(states), doc
+        self._nodes = []
+        self._params = []
+        self._vectors = []
+        self._by_expr = {}  # activation application -> the node caching it
+        self._counter = 0
+
+    @property
+    def x(self):
+        return sym(INPUT)
+
+    def prev(self, state):
+        """The state's value at the previous step (``a_prev``, seed ``a^{<t-1>}``)."""
+        if state not in self.states:
+            raise CellError(f"cell {self.name!r}: {state!r} is not a state (states: "
+                            f"{', '.join(self.states)})")
+        return prev(state)
+
+    def param(self, name):
+        """Declare an elementwise parameter vector of shape (H,), e.g. a peephole weight."""
+        self._params.append(name)
+        self._vectors.append(name)
+        return sym(name)
+
+    def affine(self, weight, inputs, bias=None):
+        """Declare ``z = W [inputs...] + b`` and return ``z`` (``W_f`` gives ``z_f``)."""
+        inputs = [self._as_symbol(v, f"{_affine_out(weight)}_in{k}") for k, v in enumerate(inputs)]
+        if not inputs:
+            raise CellError(f"cell {self.name!r}: affine map {weight} reads no vectors")
+        out = sym(_affine_out(weight))
+        self._params += [weight] + ([bias] if bias is not None else [])
+        self._nodes.append(Affine(out, sym(weight), tuple(inputs),
+                                  sym(bias) if bias is not None else None))
+        return out
+
+    def let(self, name, expr):
+        """Declare ``name = expr`` (elementwise) and return its symbol; a state name updates it."""
+        expr = sp.sympify(expr)  # a SymPy object already; only turns Python numbers into SymPy's
+        expr = expr.xreplace({f: sp.Rational(str(f)) for f in expr.atoms(sp.Float)})
+        expr = self._cache_activations(expr, top=True)
+        self._nodes.append(Elementwise(sym(name), expr))
+        return sym(name)
+
+    def build(self) -> Cell:
+        cell = Cell(self.name, self.states, tuple(self._params), tuple(self._vectors),
+                    tuple(self._nodes), self.doc)
+        _validate(cell)
+        return dataclasses.replace(cell, nodes=_ordered(cell))
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _as_symbol(self, value, fallback):
+        """An affine input: a symbol as it is, an expression bound to its own node."""
+        value = sp.sympify(value)
+        if isinstance(value, sp.Symbol):
+            return value
+        if isinstance(value, sp.Mul) and all(isinstance(f, sp.Symbol) for f in value.args):
+            fallback = "_".join(f.name for f in value.args)  # Gamma_r*a_prev -> Gamma_r_a_prev
+        return self.let(fallback, value)
+
+    def _cache_activations(self, expr, top):
+        """Give every activation application below the top of an equation a node of its own."""
+        if not expr.args:
+            return expr
+        args = [self._cache_activations(a, top=False) for a in expr.args]
+        expr = expr.func(*args) if args != list(expr.args) else expr
+        if top or not is_activation(expr):
+            return expr
+        if expr not in self._by_expr:
+            arg = expr.args[0]
+            name = f"{expr.func.__name__}_{arg.name}" if isinstance(arg, sp.Symbol) else None
+            if name is None:
+                self._counter += 1
+                name = f"{expr.func.__name__}_{self._counter}"
+            self._by_expr[expr] = self.let(name, expr)
+        return self._by_expr[expr]
+
+
+def _affine_out(weight):
+    return "z_" + (weight[2:] if weight.startswith("W_") else weight)
+
+
+def _uses(node):
+    if isinstance(node, Affine):
+        return set(node.inputs)
+    return node.expr.free_symbols
+
+
+def _ordered(cell):
+    """The nodes in dependency order (stable); raises on a cycle within one step."""
+    name, nodes = cell.name, cell.nodes
+    defined = {n.out: n for n in nodes}
+    done, order, visiting = set(), [], []
+
+    def visit(node):
+        if node.out in done:
+            return
+        if node.out in visiting:
+            cycle = visiting[visiting.index(node.out):] + [node.out]
+            raise CellError(f"cell {name!r}: cyclic dependency within one step: "
+                            + " -> ".join(s.name for s in cycle)
+                            + " (use the previous step's value, e.g. a_prev)")
+        visiting.append(node.out)
+        for used in sorted(_uses(node), key=lambda s: s.name):
+            if used in defined:
+                visit(defined[used])
+        visiting.pop()
+        done.add(node.out)
+        order.append(node)
+
+    for node in nodes:
+        visit(node)
+    return tuple(order)
+
+
+def _check_name(cell, name, what):
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise CellError(f"cell {cell.name!r}: {what} name {name!r} is not a Python identifier")
+    if name.startswith("_"):
+        raise CellError(f"cell {cell.name!r}: {what} name {name!r} may not start with '_'")
+    if name in RESERVED and not (what == "input" and name == INPUT):
+        raise CellError(f"cell {cell.name!r}: {what} name {name!r} is reserved by the generated "
+                        f"module")
+
+
+def _check_expr(cell, node, allowed):
+    for sub in sp.preorder_traversal(node.expr):
+        if isinstance(sub, sp.Function) and not is_activation(sub):
+            raise CellError(f"cell {cell.name!r}: unsupported function {sub.func.__name__!r} in "
+                            f"the equation of {node.out.name}; known activations: "
+                            f"{', '.join(sorted(REGISTRY))}")
+        if isinstance(sub, sp.Pow) and not sub.exp.is_Rational:
+            raise CellError(f"cell {cell.name!r}: power with a non-numeric exponent in the "
+                            f"equation of {node.out.name}: {sub}")
+        if not isinstance(sub, (sp.Symbol, sp.Number, sp.Add, sp.Mul, sp.Pow, sp.Function)):
+            raise CellError(f"cell {cell.name!r}: unsupported expression {sub} in the equation "
+                            f"of {node.out.name}")
+    for used in sorted(node.expr.free_symbols, key=lambda s: s.name):
+        if used.name == INPUT:
+            raise CellError(f"cell {cell.name!r}: the equation of {node.out.name} uses x "
+                            f"elementwise, but x has size D, not H; use it in an affine map")
+        if used not in allowed:
+            raise CellError(f"cell {cell.name!r}: unknown symbol {used.name!r} in the equation "
+                            f"of {node.out.name}")
+
+
+def _validate(cell):
+    if not cell.states:
+        raise CellError(f"cell {cell.name!r}: declares no states")
+    _check_name(cell, cell.name, "cell")
+    names = [(INPUT, "input")] + [(s, "state") for s in cell.states]
+    names += [(prev(s).name, "previous state") for s in cell.states]
+    names += [(p, "parameter") for p in cell.params]
+    names += [(n.out.name, "node") for n in cell.nodes if n.out.name not in cell.states]
+    seen = {}
+    for name, what in names:
+        _check_name(cell, name, what)
+        if name in seen:
+            raise CellError(f"cell {cell.name!r}: name {name!r} is declared twice "
+                            f"(as {seen[name]} and as {what})")
+        seen[name] = what
+    updates = [n.out.name for n in cell.nodes if n.out.name in cell.states]
+    for state in cell.states:
+        if updates.count(state) != 1:
+            raise CellError(f"cell {cell.name!r}: state {state!r} is "
+                            + ("never updated" if state not in updates else "updated twice"))
+    values = {sym(INPUT)} | {prev(s) for s in cell.states} | {n.out for n in cell.nodes}
+    vectors = {sym(v) for v in cell.vectors}
+    used = set()
+    for node in cell.nodes:
+        if isinstance(node, Affine):
+            for v in node.inputs:
+                if v not in values:
+                    raise CellError(f"cell {cell.name!r}: unknown symbol {v.name!r} read by the "
+                                    f"affine map {node.weight.name}")
+        else:
+            _check_expr(cell, node, values | vectors)
+        used |= _uses(node)
+    if not any(sym(INPUT) in n.inputs for n in cell.affines):
+        raise CellError(f"cell {cell.name!r}: the input x is never read (use it in an affine map)")
+    state_syms = {sym(s) for s in cell.states}
+    for node in cell.nodes:
+        if node.out not in used and node.out not in state_syms:
+            raise CellError(f"cell {cell.name!r}: {node.out.name} is computed but never used")
+    for v in cell.vectors:
+        if sym(v) not in used:
+            raise CellError(f"cell {cell.name!r}: parameter {v!r} is declared but never used")

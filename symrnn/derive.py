@@ -1,0 +1,124 @@
+"""derive(cell) -> Derivation: reverse-mode accumulation over one step of a cell.
+
+For every node ``n`` (last first), its adjoint ``dn`` is the sum of what its consumers send back:
+
+- an elementwise consumer ``m = f(..., n, ...)`` sends ``(df/dn) dm``, where ``df/dn`` comes from
+  ``sympy.diff`` and the activation application is replaced by ``m`` itself, so the derivative is
+  written in cached forward values (``sigmoid' -> Gamma_f*(1 - Gamma_f)``);
+- an affine consumer ``z = W [v_1, ..., v_k] + b`` sends ``W_j^T dz`` to its j-th input (a
+  ``Projection``), and contributes ``sum_t dz [v_1; ...; v_k]^T`` to ``dW`` and ``sum_t dz`` to ``db``.
+
+A state's new value also receives the gradient arriving from outside the step: ``dy + da_next`` for
+the output state, ``dc_next`` for the others. The result is plain data; nothing later re-derives.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .activations import is_activation
+from .cell import INPUT, Affine, Cell, Elementwise
+from .symbols import adjoint, next_adjoint, prev, sym
+
+DY = sym("dy")  # the gradient of the loss with respect to this step's output
+
+
+@dataclass(frozen=True)
+class Projection:
+    """``W_j^T dz``: what affine node ``affine`` sends back to its input number ``index``."""
+
+    affine: Affine
+    index: int
+
+    @property
+    def source(self):
+        return adjoint(self.affine.out.name)
+
+
+@dataclass(frozen=True)
+class Adjoint:
+    """``out = expr + sum(projections)``: the gradient of the loss with respect to ``of``."""
+
+    out: sp.Symbol
+    of: sp.Symbol
+    expr: sp.Expr
+    projections: tuple[Projection, ...]
+
+
+@dataclass(frozen=True)
+class Reduction:
+    """A parameter gradient as a sum over time steps (and the batch).
+
+    kind ``"weight"``: ``sum_t dz [inputs]^T``; ``"bias"``: ``sum_t dz``; ``"vector"``: ``sum_t`` of
+    the per-step adjoint ``source`` of an elementwise parameter.
+    """
+
+    param: sp.Symbol
+    kind: str
+    source: sp.Symbol
+    affine: Affine | None = None
+
+
+@dataclass(frozen=True)
+class Derivation:
+    cell: Cell
+    forward: tuple[Affine | Elementwise, ...]
+    backward: tuple[Adjoint, ...]  # in the order they are computed within a step
+    reductions: tuple[Reduction, ...]  # in the order of cell.params
+    cached: tuple[sp.Symbol, ...]  # forward values of a step that the backward reads
+
+    @property
+    def inputs(self):
+        """The adjoints that leave the step: previous states, then x, then parameter vectors."""
+        leaving = {prev(s) for s in self.cell.states} | {sym(INPUT)}
+        leaving |= {sym(v) for v in self.cell.vectors}
+        return tuple(a for a in self.backward if a.of in leaving)
+
+
+def _by_name(symbols):
+    return sorted(symbols, key=lambda s: s.name)
+
+
+def derive(cell: Cell) -> Derivation:
+    terms = defaultdict(list)  # symbol -> elementwise terms of its adjoint
+    projections = defaultdict(list)  # symbol -> projections into its adjoint
+    for i, state in enumerate(cell.states):
+        terms[sym(state)].append(next_adjoint(state))
+        if i == 0:
+            terms[sym(state)].append(DY)
+
+    def adjoint_of(symbol):
+        return Adjoint(adjoint(symbol.name), symbol, sp.Add(*terms[symbol]),
+                       tuple(reversed(projections[symbol])))  # in forward order
+
+    backward, reductions = [], {}
+    for node in reversed(cell.nodes):
+        backward.append(adjoint_of(node.out))
+        dn = adjoint(node.out.name)
+        if isinstance(node, Affine):
+            for j, v in enumerate(node.inputs):
+                projections[v].append(Projection(node, j))
+            reductions[node.weight] = Reduction(node.weight, "weight", dn, node)
+            if node.bias is not None:
+                reductions[node.bias] = Reduction(node.bias, "bias", dn, node)
+            continue
+        own = {node.expr: node.out} if is_activation(node.expr) else {}
+        for v in _by_name(node.expr.free_symbols):
+            terms[v].append(sp.diff(node.expr, v).xreplace(own) * dn)
+
+    leaving = [prev(s) for s in cell.states] + [sym(INPUT)] + [sym(v) for v in cell.vectors]
+    backward += [adjoint_of(v) for v in leaving]
+    for v in cell.vectors:
+        reductions[sym(v)] = Reduction(sym(v), "vector", adjoint(v))
+
+    values = {n.out for n in cell.nodes} | {prev(s) for s in cell.states}
+    read = set()
+    for a in backward:
+        read |= a.expr.free_symbols & values
+    for node in cell.affines:  # dW needs every per-step vector the affine map read
+        read |= set(node.inputs) & values
+    order = [prev(s) for s in cell.states] + [n.out for n in cell.nodes]
+    return Derivation(cell, cell.nodes, tuple(backward),
+                      tuple(reductions[sym(p)] for p in cell.params),
+                      tuple(v for v in order if v in read))

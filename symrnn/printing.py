@@ -1,0 +1,63 @@
+"""SymPy printers: NumPy code for the generated modules, plain text for their docstrings."""
+
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.str import StrPrinter
+
+from .activations import REGISTRY, is_activation, lookup
+
+
+class matmul(sp.Function):  # noqa: N801 (a SymPy function, named as SymPy names them)
+    """``matmul(a, b)`` prints as ``a @ b``: a matrix product inside an otherwise elementwise sum."""
+
+    nargs = 2
+
+
+class CodePrinter(NumPyPrinter):
+    """NumPy code with ``np.`` as the module name and symrnn's activations.
+
+    An activation with a NumPy form in the registry is called as a helper function of that name,
+    defined once in the generated module (see ``helper``); the others print as ``np.<name>``.
+    """
+
+    def __init__(self, settings=None):
+        super().__init__({"fully_qualified_modules": True, **(settings or {})})
+
+    def _module_format(self, fqn, register=True):
+        if fqn.startswith("numpy."):
+            fqn = "np." + fqn[len("numpy."):]
+        return super()._module_format(fqn, register)
+
+    def _print(self, expr, **kwargs):
+        if is_activation(expr):
+            entry = lookup(expr.func)
+            name = entry.name if entry.numpy is not None else self._module_format("np." + entry.name)
+            return f"{name}({self._print(expr.args[0])})"
+        return super()._print(expr, **kwargs)
+
+    def _print_matmul(self, expr):
+        left, right = (self._print(a) for a in expr.args)
+        return f"{left} @ {right}"
+
+    def helper(self, entry, argument="z"):
+        """The body expression of the module-level helper for activation ``entry``."""
+        return self.doprint(entry.numpy(sp.Symbol(argument)))
+
+
+class ShapePrinter(CodePrinter):
+    """Prints sizes in the order they were written: ``H + D`` for ``[a_prev, x]``."""
+
+    def __init__(self):
+        super().__init__({"order": "none"})
+
+
+class TextPrinter(StrPrinter):
+    """Equations as plain text for docstrings: ``Gamma_f = sigmoid(z_f)``."""
+
+
+def helpers_used(expressions):
+    """The registry entries with a NumPy helper that the given expressions call, by name."""
+    names = set()
+    for expr in expressions:
+        names |= {f.func.__name__ for f in expr.atoms(sp.Function) if is_activation(f)}
+    return [REGISTRY[n] for n in sorted(names) if REGISTRY[n].numpy is not None]

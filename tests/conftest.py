@@ -1,0 +1,218 @@
+"""Shared helpers for the symrnn test suite.
+
+- ``ROOT``: the repository root (put on ``sys.path`` when symrnn is not installed).
+- ``CUSTOM_CELLS``: user cells built with the DSL, to show the engine is not special-cased to the
+  built-in cells.
+- ``load_module``: a loaded generated module per cell, cached for the session (loading is pure).
+- ``random_problem`` / ``fd_gradients`` / ``max_rel_err``: the central-finite-difference gradient
+  check in float64 that every gradient test compares ``backward`` against.
+"""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+try:  # pragma: no cover - depends on how the package is installed
+    import symrnn  # noqa: F401
+except ImportError:  # running from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+    import symrnn  # noqa: F401
+
+import sympy as sp  # noqa: E402
+
+from symrnn.activations import sigmoid, tanh  # noqa: E402
+from symrnn.cell import CellBuilder  # noqa: E402
+
+BUILTIN_CELLS = ("rnn", "gru", "lstm")
+
+# Sizes for gradient checks: all different, so a transposed axis cannot hide.
+T, B, D, H = 5, 2, 3, 4
+EPS = 1e-5
+FD_TOL = 1e-6
+TINY = 1e-30
+
+
+# --------------------------------------------------------------------------------------------
+# Custom cells, written with the same DSL a user would use.
+# --------------------------------------------------------------------------------------------
+
+
+def build_nested():
+    """Nested activation over an expression; two affine maps, one reading only x and one only
+    a_prev, each with a bias; a gate mixing them inside the tanh."""
+    cell = CellBuilder("nested", states=("a",))
+    a_prev, x = cell.prev("a"), cell.x
+    z1 = cell.affine("W_x", [x], "b_x")  # (H, D)
+    z2 = cell.affine("W_h", [a_prev], "b_h")  # (H, H)
+    Gamma = cell.let("Gamma", sigmoid(cell.affine("W_g", [a_prev, x], "b_g")))
+    # tanh(...) is nested (not at the top of the equation): it must become its own node
+    cell.let("a", Gamma * tanh(z1 + Gamma * z2) + (1 - Gamma) * a_prev)
+    return cell.build()
+
+
+def build_peephole():
+    """LSTM with peephole vectors p_f, p_u (on c_prev) and p_o (on the new c)."""
+    cell = CellBuilder("peephole", states=("a", "c"))
+    a_prev, c_prev, x = cell.prev("a"), cell.prev("c"), cell.x
+    p_f, p_u, p_o = cell.param("p_f"), cell.param("p_u"), cell.param("p_o")
+    Gamma_f = cell.let("Gamma_f", sigmoid(cell.affine("W_f", [a_prev, x], "b_f") + p_f * c_prev))
+    Gamma_u = cell.let("Gamma_u", sigmoid(cell.affine("W_u", [a_prev, x], "b_u") + p_u * c_prev))
+    c_tilde = cell.let("c_tilde", tanh(cell.affine("W_c", [a_prev, x], "b_c")))
+    c = cell.let("c", Gamma_f * c_prev + Gamma_u * c_tilde)
+    Gamma_o = cell.let("Gamma_o", sigmoid(cell.affine("W_o", [a_prev, x], "b_o") + p_o * c))
+    cell.let("a", Gamma_o * tanh(c))
+    return cell.build()
+
+
+def build_gating():
+    """A state's previous value multiplied by a nonlinearity: a = a_prev * sigmoid(z) + tanh(z2)."""
+    cell = CellBuilder("gating", states=("a",))
+    a_prev, x = cell.prev("a"), cell.x
+    z = cell.affine("W_z", [a_prev, x], "b_z")
+    z2 = cell.affine("W_y", [x], "b_y")  # (H, D)
+    cell.let("a", a_prev * sigmoid(z) + tanh(z2))
+    return cell.build()
+
+
+def build_halves():
+    """Rational constants (S(1)/2, 1/3), a square, and an elementwise parameter vector."""
+    cell = CellBuilder("halves", states=("a",))
+    a_prev, x = cell.prev("a"), cell.x
+    w = cell.param("w")
+    z = cell.affine("W_a", [a_prev, x], "b_a")
+    cell.let("a", sp.S(1) / 2 * (a_prev + tanh(z)) + w * a_prev**2 / 3)
+    return cell.build()
+
+
+def build_mix():
+    """Output state not called ``a``; x first in an affine map; an affine map without bias that
+    reads an elementwise expression of two previous states; a three-input affine map."""
+    cell = CellBuilder("mix", states=("h", "m"))
+    h_prev, m_prev, x = cell.prev("h"), cell.prev("m"), cell.x
+    Gamma = cell.let("Gamma", sigmoid(cell.affine("W_g", [x, h_prev, m_prev], "b_g")))  # (H, D+2H)
+    m_in = cell.let("m_in", h_prev + sp.S(1) / 2 * m_prev)
+    cand = cell.let("cand", tanh(cell.affine("W_m", [m_in, x])))  # no bias, (H, H+D)
+    cell.let("m", Gamma * m_prev + (1 - Gamma) * cand)
+    cell.let("h", tanh(cell.let("m_mix", sp.S(1) / 2 * (m_prev + cand))) * sigmoid(m_prev))
+    return cell.build()
+
+
+CUSTOM_CELLS = {
+    "nested": build_nested,
+    "peephole": build_peephole,
+    "gating": build_gating,
+    "halves": build_halves,
+    "mix": build_mix,
+}
+
+# Expected parameter shapes of the custom cells, written by hand from their declarations.
+CUSTOM_SHAPES = {
+    "nested": lambda D, H: {"W_x": (H, D), "b_x": (H,), "W_h": (H, H), "b_h": (H,),
+                            "W_g": (H, H + D), "b_g": (H,)},
+    "peephole": lambda D, H: {**{f"W_{k}": (H, H + D) for k in "fuco"},
+                              **{f"b_{k}": (H,) for k in "fuco"},
+                              "p_f": (H,), "p_u": (H,), "p_o": (H,)},
+    "gating": lambda D, H: {"W_z": (H, H + D), "b_z": (H,), "W_y": (H, D), "b_y": (H,)},
+    "halves": lambda D, H: {"w": (H,), "W_a": (H, H + D), "b_a": (H,)},
+    "mix": lambda D, H: {"W_g": (H, D + 2 * H), "b_g": (H,), "W_m": (H, H + D)},
+}
+
+
+def get_cell(name):
+    if name in CUSTOM_CELLS:
+        return CUSTOM_CELLS[name]()
+    return symrnn.get_cell(name)
+
+
+_MODULES = {}
+
+
+def load_module(name):
+    """The generated module of a built-in or custom cell (cached: ``load`` writes nothing)."""
+    if name not in _MODULES:
+        _MODULES[name] = symrnn.load(get_cell(name))
+    return _MODULES[name]
+
+
+@pytest.fixture(scope="session")
+def lstm():
+    return load_module("lstm")
+
+
+# --------------------------------------------------------------------------------------------
+# Random problems and the finite-difference check.
+# --------------------------------------------------------------------------------------------
+
+
+def random_problem(mod, *, seed=0, T=T, B=B, D=D, H=H, dtype=np.float64, scale=0.5):
+    """Random params, x, non-zero state0, and fixed loss weights G (for y) and Gs (for state_T)."""
+    rng = np.random.default_rng(seed)
+    shapes = mod.param_shapes(D, H)
+    params = {k: (scale * rng.standard_normal(tuple(shapes[k]))).astype(dtype) for k in mod.PARAMS}
+    x = rng.standard_normal((T, B, D)).astype(dtype)
+    state0 = {s: (0.5 * rng.standard_normal((B, H))).astype(dtype) for s in mod.STATES}
+    G = rng.standard_normal((T, B, H)).astype(dtype)
+    Gs = {s: rng.standard_normal((B, H)).astype(dtype) for s in mod.STATES}
+    return params, x, state0, G, Gs
+
+
+def loss(mod, params, x, state0, G, Gs):
+    """L = sum(y * G) + sum_s sum(state_T[s] * Gs[s])."""
+    y, state_T, _ = mod.forward(params, x, state0)
+    return float(np.sum(y * G) + sum(np.sum(state_T[s] * Gs[s]) for s in mod.STATES))
+
+
+def _fd_array(f, arr, eps=EPS):
+    """Central differences of the scalar f(perturbed copy of arr) w.r.t. every entry of arr."""
+    grad = np.zeros(arr.shape, dtype=np.float64)
+    for idx in np.ndindex(arr.shape):
+        plus, minus = arr.copy(), arr.copy()
+        plus[idx] += eps
+        minus[idx] -= eps
+        grad[idx] = (f(plus) - f(minus)) / (2 * eps)
+    return grad
+
+
+def fd_gradients(mod, params, x, state0, G, Gs, eps=EPS):
+    """Finite-difference gradients of ``loss`` w.r.t. every param, x and every state0 entry."""
+    grads = {
+        k: _fd_array(lambda v, k=k: loss(mod, {**params, k: v}, x, state0, G, Gs), params[k], eps)
+        for k in mod.PARAMS
+    }
+    dx = _fd_array(lambda v: loss(mod, params, v, state0, G, Gs), x, eps)
+    dstate0 = {
+        s: _fd_array(lambda v, s=s: loss(mod, params, x, {**state0, s: v}, G, Gs), state0[s], eps)
+        for s in mod.STATES
+    }
+    return grads, dx, dstate0
+
+
+def max_rel_err(a, b):
+    """|a - b|.max() / max(|a|.max(), |b|.max(), tiny)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.size == 0 and b.size == 0:
+        return 0.0
+    return float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), TINY))
+
+
+def gradient_errors(mod, seed=0):
+    """Backward vs finite differences: {label: (max relative error, max |fd gradient|)}."""
+    params, x, state0, G, Gs = random_problem(mod, seed=seed)
+    y, state_T, cache = mod.forward(params, x, state0)
+    grads, dx, dstate0 = mod.backward(params, cache, G, Gs)
+    assert set(grads) == set(params), f"grads keys {sorted(grads)} != params {sorted(params)}"
+    assert set(dstate0) == set(mod.STATES)
+    for k in params:
+        assert grads[k].shape == params[k].shape, (k, grads[k].shape, params[k].shape)
+    assert dx.shape == x.shape
+    fd_grads, fd_dx, fd_dstate0 = fd_gradients(mod, params, x, state0, G, Gs)
+    out = {}
+    for k in mod.PARAMS:
+        out[f"params[{k!r}]"] = (max_rel_err(grads[k], fd_grads[k]), np.abs(fd_grads[k]).max())
+    out["x"] = (max_rel_err(dx, fd_dx), np.abs(fd_dx).max())
+    for s in mod.STATES:
+        out[f"state0[{s!r}]"] = (max_rel_err(dstate0[s], fd_dstate0[s]), np.abs(fd_dstate0[s]).max())
+    return out
