@@ -14,9 +14,9 @@ Built-in cells and user cells use the same builder::
     cell.let("a", tanh(cell.affine("W_a", [a_prev, x], "b_a")))
     rnn = cell.build()
 
-``build()`` validates the cell (undefined or duplicate names, a state never updated, cycles, elementwise
-use of ``x``, unsupported functions, names that are not Python identifiers or are reserved) and raises
-``CellError`` with one clear line.
+``build()`` validates the cell (undefined or duplicate names, a state never updated, cycles,
+elementwise use of ``x``, unsupported functions, names that are not Python identifiers or are
+reserved) and raises ``CellError`` with one clear line.
 """
 
 import dataclasses

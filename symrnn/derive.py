@@ -6,7 +6,8 @@ For every node ``n`` (last first), its adjoint ``dn`` is the sum of what its con
   ``sympy.diff`` and the activation application is replaced by ``m`` itself, so the derivative is
   written in cached forward values (``sigmoid' -> Gamma_f*(1 - Gamma_f)``);
 - an affine consumer ``z = W [v_1, ..., v_k] + b`` sends ``W_j^T dz`` to its j-th input (a
-  ``Projection``), and contributes ``sum_t dz [v_1; ...; v_k]^T`` to ``dW`` and ``sum_t dz`` to ``db``.
+  ``Projection``), and contributes ``sum_t dz [v_1; ...; v_k]^T`` to ``dW``, ``sum_t dz`` to
+  ``db``.
 
 A state's new value also receives the gradient arriving from outside the step: ``dy + da_next`` for
 the output state, ``dc_next`` for the others. The result is plain data; nothing later re-derives.

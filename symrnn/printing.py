@@ -8,7 +8,7 @@ from .activations import REGISTRY, is_activation, lookup
 
 
 class matmul(sp.Function):  # noqa: N801 (a SymPy function, named as SymPy names them)
-    """``matmul(a, b)`` prints as ``a @ b``: a matrix product inside an otherwise elementwise sum."""
+    """``matmul(a, b)`` prints as ``a @ b``: a matrix product in an otherwise elementwise sum."""
 
     nargs = 2
 
@@ -31,7 +31,9 @@ class CodePrinter(NumPyPrinter):
     def _print(self, expr, **kwargs):
         if is_activation(expr):
             entry = lookup(expr.func)
-            name = entry.name if entry.numpy is not None else self._module_format("np." + entry.name)
+            name = entry.name  # the module's helper
+            if entry.numpy is None:
+                name = self._module_format("np." + entry.name)
             return f"{name}({self._print(expr.args[0])})"
         return super()._print(expr, **kwargs)
 

@@ -1,4 +1,4 @@
-"""render(plan) -> module source, through a backend's Jinja2 templates in the top-level templates/."""
+"""render(plan) -> module source, through a backend's Jinja2 templates (top-level templates/)."""
 
 from functools import cache
 from pathlib import Path

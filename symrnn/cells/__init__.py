@@ -7,7 +7,7 @@ BUILTINS = {"rnn": rnn.build, "gru": gru.build, "lstm": lstm.build}
 
 
 def get_cell(name) -> Cell:
-    """A built-in cell by name (``"rnn"``, ``"gru"``, ``"lstm"``); a ``Cell`` is returned as it is."""
+    """A built-in cell by name (``"rnn"``, ``"gru"``, ``"lstm"``); a ``Cell`` is returned as is."""
     if isinstance(name, Cell):
         return name
     try:
