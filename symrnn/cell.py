@@ -102,7 +102,6 @@ class CellBuilder:
         self._params = []
         self._vectors = []
         self._by_expr = {}  # activation application -> the node caching it
-        self._counter = 0
 
     @property
     def x(self):
@@ -136,7 +135,7 @@ class CellBuilder:
         """Declare ``name = expr`` (elementwise) and return its symbol; a state name updates it."""
         expr = sp.sympify(expr)  # a SymPy object already; only turns Python numbers into SymPy's
         expr = expr.xreplace({f: sp.Rational(str(f)) for f in expr.atoms(sp.Float)})
-        expr = self._cache_activations(expr, top=True)
+        expr = self._cache_activations(expr, name, top=True)
         self._nodes.append(Elementwise(sym(name), expr))
         return sym(name)
 
@@ -157,20 +156,25 @@ class CellBuilder:
             fallback = "_".join(f.name for f in value.args)  # Gamma_r*a_prev -> Gamma_r_a_prev
         return self.let(fallback, value)
 
-    def _cache_activations(self, expr, top):
-        """Give every activation application below the top of an equation a node of its own."""
+    def _cache_activations(self, expr, lhs, top):
+        """Give every activation application below the top of an equation a node of its own,
+        and every activation argument that is not a symbol a node of its own (its pre-activation
+        ``z_<name>``), so the backward forms the activation's derivative once."""
         if not expr.args:
             return expr
-        args = [self._cache_activations(a, top=False) for a in expr.args]
+        args = [self._cache_activations(a, lhs, top=False) for a in expr.args]
         expr = expr.func(*args) if args != list(expr.args) else expr
-        if top or not is_activation(expr):
+        if not is_activation(expr):
             return expr
-        if expr not in self._by_expr:
+        if top:
             arg = expr.args[0]
-            name = f"{expr.func.__name__}_{arg.name}" if isinstance(arg, sp.Symbol) else None
-            if name is None:
-                self._counter += 1
-                name = f"{expr.func.__name__}_{self._counter}"
+            return expr if isinstance(arg, sp.Symbol) else expr.func(self.let(f"z_{lhs}", arg))
+        if expr not in self._by_expr:
+            arg, act = expr.args[0], expr.func.__name__
+            name = f"{act}_{arg.name if isinstance(arg, sp.Symbol) else lhs}"
+            taken = {n.out.name for n in self._nodes}
+            name = next(n for n in [name] + [f"{name}_{k}" for k in range(2, len(taken) + 3)]
+                        if n not in taken)
             self._by_expr[expr] = self.let(name, expr)
         return self._by_expr[expr]
 

@@ -50,6 +50,7 @@ class AffinePlan:
     x_block: Block | None  # the block reading x, done for all steps before the loop
     recurrent: tuple[Block, ...]  # the blocks done inside the loop
     hoisted: str | None  # z_f_x = x @ W_f_x.T + b_f, for all steps
+    store: str | None  # where z is also kept for the backward, e.g. "z_h_seq[t]"
     grad: str  # dW_f
     bias_grad: str | None  # db_f
     dz: str  # dz_f
@@ -81,7 +82,7 @@ class Plan:
     cache: tuple[str, ...]  # the keys of the cache, each also the name of its array
     loads: tuple[Statement, ...]  # at the top of a backward step
     backward: tuple[Statement, ...]  # inside the loop, in order
-    vectors: tuple[Statement, ...]  # per-step contributions to elementwise parameter gradients
+    vectors: tuple[tuple[str, str, str], ...]  # (p, dp, the per-step contribution to dp)
     carries: tuple[tuple[str, str, str], ...]  # (a, da_next, da_prev) for every state
     dx: str  # code for dx after the loop
     grads: tuple[tuple[str, str], ...]  # (param, gradient variable)
@@ -104,7 +105,7 @@ def _history(name, cell):
     return sequence(name)
 
 
-def _affine(node: Affine, cell) -> AffinePlan:
+def _affine(node: Affine, cell, kept) -> AffinePlan:
     names = [v.name for v in node.inputs]
     sizes = [D if n == INPUT else H for n in names]
     blocks, start = [], sp.Integer(0)
@@ -120,6 +121,7 @@ def _affine(node: Affine, cell) -> AffinePlan:
         out, node.weight.name, node.bias.name if node.bias is not None else None, tuple(blocks),
         x_block, tuple(b for b in blocks if b is not x_block),
         f"{out}_{INPUT}" if x_block is not None else None,
+        _store(node.out, cell, kept),
         adjoint(node.weight.name).name,
         adjoint(node.bias.name).name if node.bias is not None else None,
         adjoint(out).name, sequence(adjoint(out).name))
@@ -141,9 +143,9 @@ def _store(symbol, cell, kept):
 def lower(derivation: Derivation) -> Plan:
     cell = derivation.cell
     code = CodePrinter()
-    affines = {a.out: _affine(a, cell) for a in cell.affines}
     state_values = {prev(s) for s in cell.states} | {sym(s) for s in cell.states}
     kept = tuple(v.name for v in derivation.cached if v not in state_values)
+    affines = {a.out: _affine(a, cell, kept) for a in cell.affines}
 
     read_forward = set().union(*(n.expr.free_symbols if not isinstance(n, Affine)
                                  else set(n.inputs) for n in cell.nodes))
@@ -170,7 +172,7 @@ def lower(derivation: Derivation) -> Plan:
             continue  # dx is formed after the loop from the kept dz
         expr = projected(a).xreplace(indexed)
         if a.of.name in cell.vectors:
-            vectors.append(Statement(a.out.name, code.doprint(expr)))
+            vectors.append((a.of.name, a.out.name, code.doprint(expr)))
             continue
         text = code.doprint(expr) if expr != 0 else "np.zeros((B, H), dtype=dtype)"
         store = f"{sequence(a.out.name)}[t]" if a.of in affines else None
@@ -266,7 +268,8 @@ def _check_names(plan, cell):
         claim(name, "a value of the cell")
     for a in plan.affines:
         for b in a.blocks:
-            claim(b.var, f"the {b.input} block of {a.weight}")
+            if b.var != a.weight:  # a weight that reads one vector is its own block
+                claim(b.var, f"the {b.input} block of {a.weight}")
         claim(a.dz_history, f"dz of {a.out} at every step")
         if a.hoisted:
             claim(a.hoisted, f"the x part of {a.out}")
