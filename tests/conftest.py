@@ -214,5 +214,6 @@ def gradient_errors(mod, seed=0):
         out[f"params[{k!r}]"] = (max_rel_err(grads[k], fd_grads[k]), np.abs(fd_grads[k]).max())
     out["x"] = (max_rel_err(dx, fd_dx), np.abs(fd_dx).max())
     for s in mod.STATES:
-        out[f"state0[{s!r}]"] = (max_rel_err(dstate0[s], fd_dstate0[s]), np.abs(fd_dstate0[s]).max())
+        out[f"state0[{s!r}]"] = (max_rel_err(dstate0[s], fd_dstate0[s]),
+                                 np.abs(fd_dstate0[s]).max())
     return out

@@ -28,7 +28,8 @@ def run(args, cwd, **env):
 
 
 def _ok(proc):
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

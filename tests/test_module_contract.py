@@ -231,8 +231,8 @@ def test_inputs_not_modified(name):
     r1 = mod.backward(params, cache, G, Gs)
     r2 = mod.backward(params, cache, G, Gs)  # the cache is not consumed by backward
     mod.step(params, x[0], state0)
-    for (a, b), label in zip(zip((params, x, state0, G, Gs), saved),
-                             ("params", "x", "state0", "dy", "dstate_T")):
+    for (a, b), label in zip(zip((params, x, state0, G, Gs), saved, strict=True),
+                             ("params", "x", "state0", "dy", "dstate_T"), strict=True):
         if isinstance(a, dict):
             assert set(a) == set(b), label
             for k in a:
