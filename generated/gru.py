@@ -6,38 +6,47 @@ Gated recurrent unit (Cho et al. 2014), in the seed's notation.
 
 Shapes: x is (T, B, D), time-major; every state and the output y are (T, B, H) over the steps and
 (B, H) at one step. A weight acts on the concatenation of the vectors it reads, in the order
-written (W_u [a_prev, x] uses W_u = [W_u_a_prev, W_u_x]); biases are (H,).
+written; biases are (H,).
 
-Forward, at each step t (products of vectors are elementwise):
-    z_u = W_u [a_prev, x] + b_u
-    Gamma_u = sigmoid(z_u)
-    z_r = W_r [a_prev, x] + b_r
-    Gamma_r = sigmoid(z_r)
-    Gamma_r_a_prev = Gamma_r*a_prev
-    z_c = W_c [Gamma_r_a_prev, x] + b_c
-    c_tilde = tanh(z_c)
-    a = Gamma_u*c_tilde + a_prev*(1 - Gamma_u)
+Forward, at each step t:
+    Γ_u⟨t⟩ = σ(W_u [a⟨t−1⟩, x⟨t⟩] + b_u)
+    Γ_r⟨t⟩ = σ(W_r [a⟨t−1⟩, x⟨t⟩] + b_r)
+    c̃⟨t⟩ = tanh(W_c [Γ_r⟨t⟩ ⊙ a⟨t−1⟩, x⟨t⟩] + b_c)
+    a⟨t⟩ = Γ_u⟨t⟩ ⊙ c̃⟨t⟩ + a⟨t−1⟩ ⊙ (1 - Γ_u⟨t⟩)
 
-Backward, at each step t from T-1 down to 0. dv is the gradient of the loss with respect to v, dy
-the gradient with respect to this step's output, and da_next what arrives from step t+1:
-    da = da_next + dy
-    dc_tilde = Gamma_u*da
-    dz_c = dc_tilde*(1 - c_tilde**2)
-    dGamma_r_a_prev = W_c_Gamma_r_a_prev^T dz_c
-    dGamma_r = a_prev*dGamma_r_a_prev
-    dz_r = Gamma_r*dGamma_r*(1 - Gamma_r)
-    dGamma_u = da*(-a_prev + c_tilde)
-    dz_u = Gamma_u*dGamma_u*(1 - Gamma_u)
-    da_prev = Gamma_r*dGamma_r_a_prev + da*(1 - Gamma_u) + W_u_a_prev^T dz_u + W_r_a_prev^T dz_r
-    dx = W_u_x^T dz_u + W_r_x^T dz_r + W_c_x^T dz_c
+Backward, at each step t from T down to 1:
+    δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
+    δ c̃⟨t⟩ = δ a⟨t⟩ ⊙ Γ_u⟨t⟩
+    δ z_c⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
+    δ Γ_r⟨t⟩ = a⟨t−1⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
+    δ z_r⟨t⟩ = δ Γ_r⟨t⟩ ⊙ Γ_r⟨t⟩ ⊙ (1 - Γ_r⟨t⟩)
+    δ Γ_u⟨t⟩ = δ a⟨t⟩ ⊙ (-a⟨t−1⟩ + c̃⟨t⟩)
+    δ z_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
+    δₜ a⟨t−1⟩ = δ a⟨t⟩ ⊙ (1 - Γ_u⟨t⟩) + W_r[a]ᵀ δ z_r⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩ + Γ_r⟨t⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
+    δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩
 
-Parameter gradients, summed over the steps (and the batch):
-    dW_u = sum_t dz_u [a_prev, x]^T
-    db_u = sum_t dz_u
-    dW_r = sum_t dz_r [a_prev, x]^T
-    db_r = sum_t dz_r
-    dW_c = sum_t dz_c [Gamma_r_a_prev, x]^T
-    db_c = sum_t dz_c
+Parameter gradients:
+    ∂ℒ/∂W_u = Σ_t δ z_u⟨t⟩ [a⟨t−1⟩; x⟨t⟩]ᵀ
+    ∂ℒ/∂b_u = Σ_t δ z_u⟨t⟩
+    ∂ℒ/∂W_r = Σ_t δ z_r⟨t⟩ [a⟨t−1⟩; x⟨t⟩]ᵀ
+    ∂ℒ/∂b_r = Σ_t δ z_r⟨t⟩
+    ∂ℒ/∂W_c = Σ_t δ z_c⟨t⟩ [Γ_r⟨t⟩ ⊙ a⟨t−1⟩; x⟨t⟩]ᵀ
+    ∂ℒ/∂b_c = Σ_t δ z_c⟨t⟩
+
+Notation:
+  - x⟨t⟩ is the input at step t, a⟨t⟩ the state a at step t and a⟨t−1⟩ at the step before; the
+    output is y⟨t⟩ = a⟨t⟩.
+  - Products of vectors are elementwise (⊙); σ is the logistic sigmoid.
+  - W_k [u⟨t⟩, v⟨t⟩] applies W_k to the concatenation of u and v: it is W_k[u] u⟨t⟩ + W_k[v] v⟨t⟩,
+    where W_k[u] holds the columns of W_k that read u. z_k⟨t⟩ is the pre-activation of gate k: the
+    affine map inside its activation.
+  - δ v⟨t⟩ = ∂ℒ/∂v⟨t⟩ is the gradient of the loss ℒ = Σ_t ℒ⟨t⟩ with respect to v at step t; δₜ₊₁
+    a⟨t⟩ is the part of it that flows back from step t+1 (at t = T: the gradient with respect to
+    the final state), and δₜ a⟨t−1⟩ the part that step t sends back to step t-1.
+  - Σ_t runs over the steps t = 1, ..., T (and over the batch).
+
+In the code a⟨t⟩ is a, a⟨t−1⟩ is a_prev, δ v⟨t⟩ is dv, δₜ₊₁ a⟨t⟩ is da_next, δₜ a⟨t−1⟩ is da_prev,
+W_u[a] is W_u_a_prev, and so on.
 """
 
 import numpy as np

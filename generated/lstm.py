@@ -6,47 +6,55 @@ Long short-term memory, exactly as in the seed.
 
 Shapes: x is (T, B, D), time-major; every state and the output y are (T, B, H) over the steps and
 (B, H) at one step. A weight acts on the concatenation of the vectors it reads, in the order
-written (W_f [a_prev, x] uses W_f = [W_f_a_prev, W_f_x]); biases are (H,).
+written; biases are (H,).
 
-Forward, at each step t (products of vectors are elementwise):
-    z_f = W_f [a_prev, x] + b_f
-    Gamma_f = sigmoid(z_f)
-    z_u = W_u [a_prev, x] + b_u
-    Gamma_u = sigmoid(z_u)
-    z_c = W_c [a_prev, x] + b_c
-    c_tilde = tanh(z_c)
-    z_o = W_o [a_prev, x] + b_o
-    Gamma_o = sigmoid(z_o)
-    c = Gamma_f*c_prev + Gamma_u*c_tilde
-    tanh_c = tanh(c)
-    a = Gamma_o*tanh_c
+Forward, at each step t:
+    Γ_f⟨t⟩ = σ(W_f [a⟨t−1⟩, x⟨t⟩] + b_f)
+    Γ_u⟨t⟩ = σ(W_u [a⟨t−1⟩, x⟨t⟩] + b_u)
+    c̃⟨t⟩ = tanh(W_c [a⟨t−1⟩, x⟨t⟩] + b_c)
+    Γ_o⟨t⟩ = σ(W_o [a⟨t−1⟩, x⟨t⟩] + b_o)
+    c⟨t⟩ = Γ_f⟨t⟩ ⊙ c⟨t−1⟩ + Γ_u⟨t⟩ ⊙ c̃⟨t⟩
+    a⟨t⟩ = Γ_o⟨t⟩ ⊙ tanh(c⟨t⟩)
 
-Backward, at each step t from T-1 down to 0. dv is the gradient of the loss with respect to v, dy
-the gradient with respect to this step's output, and da_next what arrives from step t+1:
-    da = da_next + dy
-    dtanh_c = Gamma_o*da
-    dc = dc_next + dtanh_c*(1 - tanh_c**2)
-    dGamma_o = da*tanh_c
-    dz_o = Gamma_o*dGamma_o*(1 - Gamma_o)
-    dc_tilde = Gamma_u*dc
-    dz_c = dc_tilde*(1 - c_tilde**2)
-    dGamma_u = c_tilde*dc
-    dz_u = Gamma_u*dGamma_u*(1 - Gamma_u)
-    dGamma_f = c_prev*dc
-    dz_f = Gamma_f*dGamma_f*(1 - Gamma_f)
-    da_prev = W_f_a_prev^T dz_f + W_u_a_prev^T dz_u + W_c_a_prev^T dz_c + W_o_a_prev^T dz_o
-    dc_prev = Gamma_f*dc
-    dx = W_f_x^T dz_f + W_u_x^T dz_u + W_c_x^T dz_c + W_o_x^T dz_o
+Backward, at each step t from T down to 1:
+    δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
+    δ c⟨t⟩ = δₜ₊₁ c⟨t⟩ + δ a⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - tanh²(c⟨t⟩))
+    δ Γ_o⟨t⟩ = δ a⟨t⟩ ⊙ tanh(c⟨t⟩)
+    δ z_o⟨t⟩ = δ Γ_o⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - Γ_o⟨t⟩)
+    δ c̃⟨t⟩ = δ c⟨t⟩ ⊙ Γ_u⟨t⟩
+    δ z_c⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
+    δ Γ_u⟨t⟩ = δ c⟨t⟩ ⊙ c̃⟨t⟩
+    δ z_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
+    δ Γ_f⟨t⟩ = δ c⟨t⟩ ⊙ c⟨t−1⟩
+    δ z_f⟨t⟩ = δ Γ_f⟨t⟩ ⊙ Γ_f⟨t⟩ ⊙ (1 - Γ_f⟨t⟩)
+    δₜ a⟨t−1⟩ = W_c[a]ᵀ δ z_c⟨t⟩ + W_f[a]ᵀ δ z_f⟨t⟩ + W_o[a]ᵀ δ z_o⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩
+    δₜ c⟨t−1⟩ = δ c⟨t⟩ ⊙ Γ_f⟨t⟩
+    δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_f[x]ᵀ δ z_f⟨t⟩ + W_o[x]ᵀ δ z_o⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩
 
-Parameter gradients, summed over the steps (and the batch):
-    dW_f = sum_t dz_f [a_prev, x]^T
-    db_f = sum_t dz_f
-    dW_u = sum_t dz_u [a_prev, x]^T
-    db_u = sum_t dz_u
-    dW_c = sum_t dz_c [a_prev, x]^T
-    db_c = sum_t dz_c
-    dW_o = sum_t dz_o [a_prev, x]^T
-    db_o = sum_t dz_o
+Parameter gradients:
+    ∂ℒ/∂W_f = Σ_t δ z_f⟨t⟩ [a⟨t−1⟩; x⟨t⟩]ᵀ
+    ∂ℒ/∂b_f = Σ_t δ z_f⟨t⟩
+    ∂ℒ/∂W_u = Σ_t δ z_u⟨t⟩ [a⟨t−1⟩; x⟨t⟩]ᵀ
+    ∂ℒ/∂b_u = Σ_t δ z_u⟨t⟩
+    ∂ℒ/∂W_c = Σ_t δ z_c⟨t⟩ [a⟨t−1⟩; x⟨t⟩]ᵀ
+    ∂ℒ/∂b_c = Σ_t δ z_c⟨t⟩
+    ∂ℒ/∂W_o = Σ_t δ z_o⟨t⟩ [a⟨t−1⟩; x⟨t⟩]ᵀ
+    ∂ℒ/∂b_o = Σ_t δ z_o⟨t⟩
+
+Notation:
+  - x⟨t⟩ is the input at step t, a⟨t⟩ the state a at step t and a⟨t−1⟩ at the step before; the
+    output is y⟨t⟩ = a⟨t⟩.
+  - Products of vectors are elementwise (⊙); σ is the logistic sigmoid.
+  - W_k [u⟨t⟩, v⟨t⟩] applies W_k to the concatenation of u and v: it is W_k[u] u⟨t⟩ + W_k[v] v⟨t⟩,
+    where W_k[u] holds the columns of W_k that read u. z_k⟨t⟩ is the pre-activation of gate k: the
+    affine map inside its activation.
+  - δ v⟨t⟩ = ∂ℒ/∂v⟨t⟩ is the gradient of the loss ℒ = Σ_t ℒ⟨t⟩ with respect to v at step t; δₜ₊₁
+    a⟨t⟩ is the part of it that flows back from step t+1 (at t = T: the gradient with respect to
+    the final state), and δₜ a⟨t−1⟩ the part that step t sends back to step t-1.
+  - Σ_t runs over the steps t = 1, ..., T (and over the batch).
+
+In the code a⟨t⟩ is a, a⟨t−1⟩ is a_prev, δ v⟨t⟩ is dv, δₜ₊₁ a⟨t⟩ is da_next, δₜ a⟨t−1⟩ is da_prev,
+W_f[a] is W_f_a_prev, and so on.
 """
 
 import numpy as np

@@ -6,22 +6,35 @@ Plain RNN: a = tanh(W_a [a_prev, x] + b_a).
 
 Shapes: x is (T, B, D), time-major; every state and the output y are (T, B, H) over the steps and
 (B, H) at one step. A weight acts on the concatenation of the vectors it reads, in the order
-written (W_a [a_prev, x] uses W_a = [W_a_a_prev, W_a_x]); biases are (H,).
+written; biases are (H,).
 
-Forward, at each step t (products of vectors are elementwise):
-    z_a = W_a [a_prev, x] + b_a
-    a = tanh(z_a)
+Forward, at each step t:
+    a⟨t⟩ = tanh(W_a [a⟨t−1⟩, x⟨t⟩] + b_a)
 
-Backward, at each step t from T-1 down to 0. dv is the gradient of the loss with respect to v, dy
-the gradient with respect to this step's output, and da_next what arrives from step t+1:
-    da = da_next + dy
-    dz_a = da*(1 - a**2)
-    da_prev = W_a_a_prev^T dz_a
-    dx = W_a_x^T dz_a
+Backward, at each step t from T down to 1:
+    δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
+    δ z_a⟨t⟩ = δ a⟨t⟩ ⊙ (1 - a⟨t⟩²)
+    δₜ a⟨t−1⟩ = W_a[a]ᵀ δ z_a⟨t⟩
+    δ x⟨t⟩ = W_a[x]ᵀ δ z_a⟨t⟩
 
-Parameter gradients, summed over the steps (and the batch):
-    dW_a = sum_t dz_a [a_prev, x]^T
-    db_a = sum_t dz_a
+Parameter gradients:
+    ∂ℒ/∂W_a = Σ_t δ z_a⟨t⟩ [a⟨t−1⟩; x⟨t⟩]ᵀ
+    ∂ℒ/∂b_a = Σ_t δ z_a⟨t⟩
+
+Notation:
+  - x⟨t⟩ is the input at step t, a⟨t⟩ the state a at step t and a⟨t−1⟩ at the step before; the
+    output is y⟨t⟩ = a⟨t⟩.
+  - Products of vectors are elementwise (⊙); σ is the logistic sigmoid.
+  - W_k [u⟨t⟩, v⟨t⟩] applies W_k to the concatenation of u and v: it is W_k[u] u⟨t⟩ + W_k[v] v⟨t⟩,
+    where W_k[u] holds the columns of W_k that read u. z_k⟨t⟩ is the pre-activation of gate k: the
+    affine map inside its activation.
+  - δ v⟨t⟩ = ∂ℒ/∂v⟨t⟩ is the gradient of the loss ℒ = Σ_t ℒ⟨t⟩ with respect to v at step t; δₜ₊₁
+    a⟨t⟩ is the part of it that flows back from step t+1 (at t = T: the gradient with respect to
+    the final state), and δₜ a⟨t−1⟩ the part that step t sends back to step t-1.
+  - Σ_t runs over the steps t = 1, ..., T (and over the batch).
+
+In the code a⟨t⟩ is a, a⟨t−1⟩ is a_prev, δ v⟨t⟩ is dv, δₜ₊₁ a⟨t⟩ is da_next, δₜ a⟨t−1⟩ is da_prev,
+W_a[a] is W_a_a_prev, and so on.
 """
 
 import numpy as np

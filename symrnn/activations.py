@@ -1,4 +1,4 @@
-"""The registry of activations: the one place that knows each activation.
+r"""The registry of activations: the one place that knows each activation.
 
 Every activation is a ``sympy.Function`` subclass whose derivative is written in terms of its own
 output ``y`` (``sigmoid' = y (1 - y)``), so a derivative of a cached gate comes out as
@@ -7,7 +7,9 @@ output ``y`` (``sigmoid' = y (1 - y)``), so a derivative of a cached gate comes 
 - ``grad``:  the derivative, as a function of the output ``y`` (a SymPy expression);
 - ``numpy``: the NumPy form, as a SymPy expression of the argument ``z`` printed by the code printer
   (``None``: the printer emits ``np.<name>`` directly);
-- ``latex``: the LaTeX operator name used by the derivation printer.
+- ``latex``, ``text``: its name in the derivation printers (``\sigma``, ``σ``);
+- ``definition``: the function written with one exponential (``exp`` is given), from which
+  ``symrnn verify`` differentiates independently of ``grad``.
 """
 
 from dataclasses import dataclass
@@ -23,13 +25,15 @@ class Activation:
     grad: Callable[[sp.Expr], sp.Expr]
     numpy: Callable[[sp.Expr], sp.Expr] | None
     latex: str
+    text: str  # the name in Unicode text
+    definition: Callable  # (z, exp) -> the function from its definition, with a single exp
     doc: str  # one line for the generated helper's docstring
 
 
 REGISTRY: dict[str, Activation] = {}
 
 
-def activation(name, *, grad, latex, numpy=None, doc=""):
+def activation(name, *, grad, definition, latex, text=None, numpy=None, doc=""):
     """Register an activation and return its SymPy function class."""
 
     def fdiff(self, argindex=1):
@@ -38,15 +42,17 @@ def activation(name, *, grad, latex, numpy=None, doc=""):
         return grad(self)
 
     function = type(name, (sp.Function,), {"nargs": 1, "fdiff": fdiff})
-    REGISTRY[name] = Activation(name, function, grad, numpy, latex, doc)
+    REGISTRY[name] = Activation(name, function, grad, numpy, latex, text or name, definition,
+                                doc)
     return function
 
 
-# name              derivative in terms of the output y      LaTeX            NumPy form of z
-sigmoid = activation("sigmoid", grad=lambda y: y * (1 - y), latex=r"\sigma",
+sigmoid = activation("sigmoid", grad=lambda y: y * (1 - y), latex=r"\sigma", text="σ",
+                     definition=lambda z, exp: 1 / (1 + exp(-z)),
                      numpy=lambda z: (sp.tanh(z / 2) + 1) / 2,
                      doc="1/(1 + exp(-z)) in its tanh form: never overflows, float32 stays float32")
-tanh = activation("tanh", grad=lambda y: 1 - y**2, latex=r"\tanh")
+tanh = activation("tanh", grad=lambda y: 1 - y**2, latex=r"\tanh",
+                  definition=lambda z, exp: 2 / (1 + exp(-2 * z)) - 1)
 
 
 def lookup(function):

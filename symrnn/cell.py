@@ -68,6 +68,7 @@ class Cell:
     vectors: tuple[str, ...]  # the params used elementwise (shape (H,))
     nodes: tuple[Affine | Elementwise, ...]  # in an order where every use follows its definition
     doc: str = ""
+    made: frozenset[str] = frozenset()  # nodes the builder made itself (tanh_c for tanh(c))
 
     @property
     def x(self):
@@ -102,6 +103,7 @@ class CellBuilder:
         self._params = []
         self._vectors = []
         self._by_expr = {}  # activation application -> the node caching it
+        self._made = set()
 
     @property
     def x(self):
@@ -141,7 +143,7 @@ class CellBuilder:
 
     def build(self) -> Cell:
         cell = Cell(self.name, self.states, tuple(self._params), tuple(self._vectors),
-                    tuple(self._nodes), self.doc)
+                    tuple(self._nodes), self.doc, frozenset(self._made))
         _validate(cell)
         return dataclasses.replace(cell, nodes=_ordered(cell))
 
@@ -154,7 +156,7 @@ class CellBuilder:
             return value
         if isinstance(value, sp.Mul) and all(isinstance(f, sp.Symbol) for f in value.args):
             fallback = "_".join(f.name for f in value.args)  # Gamma_r*a_prev -> Gamma_r_a_prev
-        return self.let(fallback, value)
+        return self._make(fallback, value)
 
     def _cache_activations(self, expr, lhs, top):
         """Give every activation application below the top of an equation a node of its own,
@@ -168,15 +170,20 @@ class CellBuilder:
             return expr
         if top:
             arg = expr.args[0]
-            return expr if isinstance(arg, sp.Symbol) else expr.func(self.let(f"z_{lhs}", arg))
+            return expr if isinstance(arg, sp.Symbol) else expr.func(self._make(f"z_{lhs}", arg))
         if expr not in self._by_expr:
             arg, act = expr.args[0], expr.func.__name__
             name = f"{act}_{arg.name if isinstance(arg, sp.Symbol) else lhs}"
             taken = {n.out.name for n in self._nodes}
             name = next(n for n in [name] + [f"{name}_{k}" for k in range(2, len(taken) + 3)]
                         if n not in taken)
-            self._by_expr[expr] = self.let(name, expr)
+            self._by_expr[expr] = self._make(name, expr)
         return self._by_expr[expr]
+
+    def _make(self, name, expr):
+        """A node the builder makes itself; shown as the expression it stands for."""
+        self._made.add(name)
+        return self.let(name, expr)
 
 
 def _affine_out(weight):

@@ -3,17 +3,43 @@
 import argparse
 import sys
 import textwrap
+from pathlib import Path
 
 from . import __version__
 from .cell import CellError
+from .document import FORMATS, PdfLatexMissing
 
 DESCRIPTION = """\
 symrnn: recurrent cells written once in SymPy; derived backpropagation through time, and
 standalone NumPy modules that import nothing but numpy.
 
-example:
+examples:
   symrnn generate lstm     # writes ./generated/lstm.py, then: from generated import lstm
+  symrnn derive lstm       # the derived BPTT equations, in LaTeX (or --format markdown|text)
+  symrnn verify lstm       # checks the derivation against sympy.diff of the unrolled cell
   symrnn list              # the cells, their states and parameters
+"""
+
+DERIVE_HELP = """\
+Prints the forward equations of one step of a cell and the derived backpropagation-through-time
+equations, in the seed's notation (Gamma_f^<t>, c~^<t>, elementwise products as odot).
+
+examples:
+  symrnn derive lstm                          # LaTeX align* blocks on stdout
+  symrnn derive gru --format text             # Unicode, for a terminal
+  symrnn derive lstm --standalone -o lstm.tex # a whole document: pdflatex lstm.tex
+  symrnn derive lstm --pdf                    # lstm.pdf (needs pdflatex)
+"""
+
+VERIFY_HELP = """\
+Proves the derivation right on the scalar instance of the cell (H = D = 1, every parameter a
+symbol): unrolls K steps, differentiates the loss sum_t g_t a<t> + sum_s h_s s<K> directly with
+sympy.diff, and compares it exactly (rational arithmetic at random rational points) with what
+the derived backward equations give. Exit status 1 on any mismatch.
+
+examples:
+  symrnn verify lstm
+  symrnn verify gru --steps 3
 """
 
 GENERATE_HELP = """\
@@ -74,6 +100,47 @@ def _generate(args):
     return status
 
 
+def _derive(args):
+    from . import document
+    from .api import derive
+    from .output import write_atomic, written_by_symrnn
+
+    (cell,) = _cells([args.name], False)
+    derivation = derive(cell)
+    if args.pdf:
+        data = document.pdf(derivation)
+        target = Path(args.output or f"{cell.name}.pdf")
+    else:
+        text = document.document(derivation, args.format, args.standalone)
+        if args.output is None:
+            sys.stdout.write(text)
+            return 0
+        data, target = text.encode("utf-8"), Path(args.output)
+    if not (args.force or written_by_symrnn(target)):
+        raise UsageError(f"{target} exists and was not written by symrnn; left as it is: use "
+                         f"--force to replace it")
+    write_atomic(target, data)
+    print(target)
+    return 0
+
+
+def _verify(args):
+    from .api import derive
+    from .verify import verify
+
+    (cell,) = _cells([args.name], False)
+    checks = verify(derive(cell), steps=args.steps)
+    print(f"symrnn verify {cell.name}: the derived backward against sympy.diff of the scalar "
+          f"cell unrolled for {args.steps} steps")
+    width = max(len(c.quantity) for c in checks)
+    print(f"{'quantity':{width}}  result")
+    for c in checks:
+        print(f"{c.quantity:{width}}  {'ok' if c.ok else 'MISMATCH: ' + c.detail}")
+    failed = sum(not c.ok for c in checks)
+    print(f"{len(checks) - failed} of {len(checks)} quantities agree")
+    return 1 if failed else 0
+
+
 def _list(args):
     import sympy as sp
 
@@ -112,6 +179,29 @@ def parser():
                      help="also overwrite files that symrnn did not write")
     gen.set_defaults(run=_generate)
 
+    der = sub.add_parser("derive", help="print the derived BPTT equations (LaTeX, Markdown, text)",
+                         description=DERIVE_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    der.add_argument("name", metavar="NAME", help="the cell (see: symrnn list)")
+    der.add_argument("--format", choices=FORMATS, default="latex",
+                     help="latex (default), markdown ($$ blocks) or text (Unicode)")
+    der.add_argument("--standalone", action="store_true",
+                     help="a complete LaTeX document (title, equations, notation)")
+    der.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    der.add_argument("--pdf", action="store_true",
+                     help="compile the standalone document with pdflatex; writes NAME.pdf or -o")
+    der.add_argument("--force", action="store_true",
+                     help="overwrite FILE even if symrnn did not write it")
+    der.set_defaults(run=_derive)
+
+    ver = sub.add_parser("verify", help="check a derivation against direct differentiation",
+                         description=VERIFY_HELP,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    ver.add_argument("name", metavar="NAME", help="the cell (see: symrnn list)")
+    ver.add_argument("--steps", type=int, default=2, metavar="K",
+                     help="how many steps to unroll (default 2)")
+    ver.set_defaults(run=_verify)
+
     lst = sub.add_parser("list", help="the cells, with their states and parameters",
                          description="Lists the built-in cells with their states and parameter "
                                      "shapes.\n\nexample:\n  symrnn list",
@@ -127,7 +217,7 @@ def main(argv=None):
         return 2
     try:
         return args.run(args)
-    except (UsageError, CellError) as e:
+    except (UsageError, CellError, PdfLatexMissing) as e:
         print(f"symrnn: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:

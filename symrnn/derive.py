@@ -69,6 +69,35 @@ class Derivation:
     reductions: tuple[Reduction, ...]  # in the order of cell.params
     cached: tuple[sp.Symbol, ...]  # forward values of a step that the backward reads
 
+    def latex(self, standalone=False) -> str:
+        """The derivation in LaTeX (``align*`` blocks, or a whole document), seed notation."""
+        from .document import document
+
+        return document(self, "latex", standalone)
+
+    def markdown(self) -> str:
+        """The derivation as Markdown with ``$$`` blocks (GitHub, Jupyter)."""
+        from .document import document
+
+        return document(self, "markdown")
+
+    def text(self) -> str:
+        """The derivation as Unicode text, for terminals."""
+        from .document import document
+
+        return document(self, "text")
+
+    def _repr_markdown_(self):
+        return self.markdown()
+
+    def _repr_latex_(self):
+        from .display import latex
+        from .notation import equations
+
+        eq = equations(self)
+        rows = [f"{latex(lhs)} &= {latex(rhs)}" for lhs, rhs in eq.forward + eq.backward + eq.sums]
+        return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
+
     @property
     def inputs(self):
         """The adjoints that leave the step: previous states, then x, then parameter vectors."""

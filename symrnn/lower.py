@@ -22,7 +22,7 @@ from . import __version__
 from .activations import REGISTRY
 from .cell import INPUT, RESERVED, Affine, CellError
 from .derive import DY, Derivation
-from .printing import CodePrinter, ShapePrinter, TextPrinter, helpers_used, matmul
+from .printing import CodePrinter, ShapePrinter, helpers_used, matmul
 from .symbols import adjoint, block, next_adjoint, prev, sequence, sym
 
 H, D = sp.Symbol("H"), sp.Symbol("D")
@@ -74,7 +74,7 @@ class Plan:
     shapes: tuple[tuple[str, str], ...]  # (param, shape code in D and H)
     sizes_from: tuple[str, int]  # (a weight reading x, how many H-sized vectors it reads)
     helpers: tuple[tuple[str, str, str], ...]  # (name, body code, docstring)
-    text: dict  # docstring equations: "forward", "backward", "sums" -> lines
+    text: dict  # the docstring's equations: "sections", "legend", "names"
     affines: tuple[AffinePlan, ...]
     forward: tuple[AffinePlan | Statement, ...]  # inside the loop, in order
     step_loads: tuple[Statement, ...]  # previous states read at the top of a forward step
@@ -208,7 +208,7 @@ def lower(derivation: Derivation) -> Plan:
         sizes_from=(first.weight, sum(1 for b in first.blocks if b.input != INPUT)),
         helpers=tuple((e.name, code.helper(e), e.doc) for e in helpers_used(
             [n.expr for n in cell.nodes if not isinstance(n, Affine)])),
-        text=_text(derivation, affines),
+        text=_docstring(derivation),
         affines=tuple(affines.values()), forward=tuple(forward), step_loads=step_loads, kept=kept,
         cache=(INPUT,) + tuple(sequence(n) for n in cell.states + kept),
         loads=tuple(loads), backward=tuple(backward), vectors=tuple(vectors),
@@ -218,36 +218,11 @@ def lower(derivation: Derivation) -> Plan:
     return plan
 
 
-def _text(derivation, affines):
-    """The equations for the module docstring, printed by the text printer."""
-    text = TextPrinter()
-    forward, backward, sums = [], [], []
-    for node in derivation.forward:
-        if isinstance(node, Affine):
-            plan = affines[node.out]
-            bias = f" + {plan.bias}" if plan.bias else ""
-            inputs = ", ".join(b.input for b in plan.blocks)
-            forward.append(f"{plan.out} = {plan.weight} [{inputs}]{bias}")
-        else:
-            forward.append(f"{node.out} = {text.doprint(node.expr)}")
-    for a in derivation.backward:
-        terms = [] if a.expr == 0 else [text.doprint(a.expr)]
-        for p in a.projections:
-            var = block(p.affine.weight.name, [v.name for v in p.affine.inputs], p.index)
-            terms.append(f"{var}^T {p.source}")
-        backward.append(f"{a.out} = {' + '.join(terms) or '0'}")
-    for r in derivation.reductions:
-        if r.kind == "weight":
-            inputs = ", ".join(b.input for b in affines[r.affine.out].blocks)
-            sums.append(f"d{r.param} = sum_t {r.source} [{inputs}]^T")
-        else:
-            sums.append(f"d{r.param} = sum_t {r.source}" + ("" if r.kind == "bias" else
-                                                               "  (and over the batch)"))
-    split = next((a for a in affines.values() if len(a.blocks) > 1), None)
-    layout = "" if split is None else (
-        f"{split.weight} [{', '.join(b.input for b in split.blocks)}] uses "
-        f"{split.weight} = [{', '.join(b.var for b in split.blocks)}]")
-    return {"forward": forward, "backward": backward, "sums": sums, "layout": layout}
+def _docstring(derivation):
+    from .document import code_names, parts
+
+    sections, legend = parts(derivation, "text")
+    return {"sections": sections, "legend": legend, "names": code_names(derivation)}
 
 
 def _check_names(plan, cell):

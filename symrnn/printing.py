@@ -1,8 +1,7 @@
-"""SymPy printers: NumPy code for the generated modules, plain text for their docstrings."""
+"""The SymPy printer of the generated modules' NumPy code."""
 
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
-from sympy.printing.str import StrPrinter
 
 from .activations import REGISTRY, is_activation, lookup
 
@@ -51,10 +50,6 @@ class ShapePrinter(CodePrinter):
 
     def __init__(self):
         super().__init__({"order": "none"})
-
-
-class TextPrinter(StrPrinter):
-    """Equations as plain text for docstrings: ``Gamma_f = sigmoid(z_f)``."""
 
 
 def helpers_used(expressions):

@@ -470,10 +470,11 @@ def test_source_imports_only_numpy(name):
 
 
 @pytest.mark.parametrize("name, words", [
-    ("lstm", ["Gamma_f", "Gamma_u", "Gamma_o", "c_tilde", "W_f", "b_f"]),
-    ("gru", ["Gamma_u", "Gamma_r", "c_tilde", "W_c"]),
+    # the docstring is in the seed's notation, printed as Unicode text
+    ("lstm", ["Γ_f⟨t⟩", "Γ_u⟨t⟩", "Γ_o⟨t⟩", "c̃⟨t⟩", "a⟨t−1⟩", "W_f", "b_f", "⊙"]),
+    ("gru", ["Γ_u⟨t⟩", "Γ_r⟨t⟩", "c̃⟨t⟩", "W_c"]),
     ("rnn", ["W_a", "b_a", "tanh"]),
-    ("peephole", ["p_f", "p_o", "Gamma_f"]),
+    ("peephole", ["p_f", "p_o", "Γ_f⟨t⟩"]),
 ])
 def test_source_header_and_docstring(name, words):
     source = symrnn.generate_source(get_cell(name))

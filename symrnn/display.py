@@ -1,0 +1,167 @@
+"""Printers for the derivation in the seed's notation: LaTeX (``LatexPrinter``) and Unicode text
+(``StrPrinter``), each a subclass with one ``_print_X`` per display object of ``notation``."""
+
+from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
+from sympy.printing.pretty.pretty_symbology import pretty_symbol
+from sympy.printing.str import StrPrinter
+
+from .activations import is_activation, lookup
+from .notation import WHOLE, Delta, OutputGrad
+
+MODIFIERS = ("tilde", "hat", "bar", "dot")  # c_tilde is c with a tilde, as SymPy's ctilde
+
+
+def _sympy_name(name):
+    """``c_tilde`` -> ``ctilde``, the spelling SymPy's printers turn into a modified letter."""
+    head, _, tail = name.rpartition("_")
+    return head + tail if head and tail in MODIFIERS else name
+
+
+def _ordered_factors(expr):
+    """A product's coefficient and factors, gradients first (``delta a (1 - Gamma_u)``)."""
+    coeff, factors = expr.as_coeff_mul()
+    grads = [f for f in factors if isinstance(f, (Delta, OutputGrad))]
+    return coeff, grads + [f for f in factors if f not in grads]
+
+
+STEP = {-1: "t-1", 0: "t", 1: "t+1"}
+
+
+class SeedLatexPrinter(LatexPrinter):
+    r"""LaTeX in the seed's notation: ``\Gamma_f^{\langle t \rangle}``, ``\odot``, ``\sigma``."""
+
+    def _name(self, name):
+        return self._deal_with_super_sub(_sympy_name(name))
+
+    def _print(self, expr, **kwargs):
+        if is_activation(expr):
+            exp = kwargs.get("exp")
+            head = lookup(expr.func).latex + (f"^{{{exp}}}" if exp else "")
+            return rf"{head}\left({self._print(expr.args[0])}\right)"
+        return super()._print(expr, **kwargs)
+
+    def _print_Value(self, expr, exp=None):
+        text = rf"{self._name(expr.args[0].name)}^{{\langle {STEP[int(expr.args[1])]} \rangle}}"
+        return rf"\left({text}\right)^{{{exp}}}" if exp else text
+
+    def _print_Delta(self, expr, exp=None):
+        via = "" if expr.args[1] == WHOLE else f"_{{{STEP[int(expr.args[1])]}}}"
+        text = rf"\delta{via} {self._print(expr.args[0])}"
+        return rf"\left({text}\right)^{{{exp}}}" if exp else text
+
+    def _print_OutputGrad(self, expr, exp=None):
+        return r"\partial \mathcal{L} / \partial y^{\langle t \rangle}"
+
+    def _print_AffineMap(self, expr, exp=None):
+        weight, bias, *inputs = expr.args
+        vectors = ", ".join(self._print(v) for v in inputs)
+        text = (rf"{self._print(weight)} \left[{vectors}\right]" if len(inputs) > 1
+                else rf"{self._print(weight)} {self.parenthesize(inputs[0], PRECEDENCE['Mul'])}")
+        return text + (f" + {self._print(bias)}" if bias != 0 else "")
+
+    def _print_Block(self, expr, exp=None):
+        head, _, sub = expr.args[0].name.partition("_")
+        label = self._name(expr.args[1].name)
+        return f"{self._name(head)}_{{{sub + ',' if sub else ''}{label}}}"
+
+    def _print_Project(self, expr, exp=None):
+        block, grad = expr.args
+        return rf"{self._print(block)}^{{\top}} {self._print(grad)}"
+
+    def _print_SumOverT(self, expr, exp=None):
+        summand = self.parenthesize(expr.args[0], PRECEDENCE["Mul"], strict=True)
+        return rf"\sum\nolimits_{{t}} {summand}"
+
+    def _print_Outer(self, expr, exp=None):
+        grad, *inputs = expr.args
+        vectors = "; ".join(self._print(v) for v in inputs)
+        return rf"{self._print(grad)} \left[{vectors}\right]^{{\top}}"
+
+    def _print_Grad(self, expr, exp=None):
+        return rf"\partial \mathcal{{L}} / \partial {self._print(expr.args[0])}"
+
+    def _print_Mul(self, expr):
+        coeff, factors = _ordered_factors(expr)
+        if coeff < 0:
+            return "- " + self._print_Mul(-expr)
+        body = r" \odot ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
+        return body if coeff == 1 else f"{self._print(coeff)} {body}"
+
+
+SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+SUBSCRIPT = str.maketrans("t+-1", "ₜ₊₋₁")
+
+
+class SeedTextPrinter(StrPrinter):
+    """Unicode text in the seed's notation, for terminals and docstrings: ``Γ_f⟨t⟩ ⊙ c⟨t−1⟩``."""
+
+    def _name(self, name):
+        head, _, sub = _sympy_name(name).partition("_")
+        return pretty_symbol(head) + (f"_{sub}" if sub else "")
+
+    def _print(self, expr, **kwargs):
+        if is_activation(expr):
+            name = lookup(expr.func).text
+            return f"{name}{kwargs.get('exp', '')}({self._print(expr.args[0])})"
+        return super()._print(expr, **kwargs)
+
+    def _print_Pow(self, expr, rational=False):
+        if not (expr.exp.is_Integer and expr.exp > 0):
+            return super()._print_Pow(expr, rational)
+        exp = str(expr.exp).translate(SUPERSCRIPT)
+        if is_activation(expr.base):
+            return self._print(expr.base, exp=exp)  # tanh²(c⟨t⟩)
+        return self.parenthesize(expr.base, PRECEDENCE["Pow"], strict=True) + exp
+
+    def _print_Value(self, expr):
+        return f"{self._name(expr.args[0].name)}⟨{STEP[int(expr.args[1])].replace('-', '−')}⟩"
+
+    def _print_Delta(self, expr):
+        via = "" if expr.args[1] == WHOLE else STEP[int(expr.args[1])].translate(SUBSCRIPT)
+        return f"δ{via} {self._print(expr.args[0])}"
+
+    def _print_OutputGrad(self, expr):
+        return "∂ℒ/∂y⟨t⟩"
+
+    def _print_AffineMap(self, expr):
+        weight, bias, *inputs = expr.args
+        vectors = ", ".join(self._print(v) for v in inputs)
+        text = (f"{self._print(weight)} [{vectors}]" if len(inputs) > 1
+                else f"{self._print(weight)} {self.parenthesize(inputs[0], PRECEDENCE['Mul'])}")
+        return text + (f" + {self._print(bias)}" if bias != 0 else "")
+
+    def _print_Symbol(self, expr):
+        return self._name(expr.name)
+
+    def _print_Block(self, expr):
+        return f"{self._print(expr.args[0])}[{self._name(expr.args[1].name)}]"
+
+    def _print_Project(self, expr):
+        block, grad = expr.args
+        return f"{self._print(block)}ᵀ {self._print(grad)}"
+
+    def _print_SumOverT(self, expr):
+        return f"Σ_t {self.parenthesize(expr.args[0], PRECEDENCE['Mul'], strict=True)}"
+
+    def _print_Outer(self, expr):
+        grad, *inputs = expr.args
+        return f"{self._print(grad)} [{'; '.join(self._print(v) for v in inputs)}]ᵀ"
+
+    def _print_Grad(self, expr):
+        return f"∂ℒ/∂{self._print(expr.args[0])}"
+
+    def _print_Mul(self, expr):
+        coeff, factors = _ordered_factors(expr)
+        if coeff < 0:
+            return "-" + self._print_Mul(-expr)
+        body = " ⊙ ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
+        return body if coeff == 1 else f"{self._print(coeff)} {body}"
+
+
+def latex(expr):
+    return SeedLatexPrinter().doprint(expr)
+
+
+def text(expr):
+    return SeedTextPrinter().doprint(expr)

@@ -1,0 +1,147 @@
+"""The derivation in the seed's notation, as equations of SymPy objects.
+
+``equations(derivation)`` turns a Derivation into three lists of ``(lhs, rhs)`` pairs (forward,
+backward, parameter sums) built from a few display-only SymPy functions:
+
+- ``Value(v, k)``: the vector ``v`` at step ``t + k`` (``Value(a, -1)`` is ``a^{<t-1>}``);
+- ``Delta(Value, via)``: its gradient ``delta v = dL/dv``; with ``via`` the part of it that flows
+  back through step ``t + via`` (``delta_{t+1} a^{<t>}`` arrives from the next step);
+- ``OutputGrad()``: ``dL/dy^{<t>}``, the loss's own gradient at this step's output;
+- ``AffineMap(W, b, v...)``: ``W [v1, v2] + b``; ``Block(W, label)``: the columns of ``W`` that
+  read one vector; ``Project(block, dz)``: ``block^T dz``;
+- ``SumOverT(e)``: ``sum_t e``; ``Outer(dz, v...)``: ``dz [v1; v2]^T``; ``Grad(p)``: ``dL/dp``.
+
+The printers in ``symrnn.printing`` (LaTeX, text) print these; the equations are built once here.
+Nodes the cell builder made by itself (``tanh_c`` for ``tanh(c)``, ``Gamma_r_a_prev`` for
+``Gamma_r * a_prev``) are shown as the expressions they stand for, as the seed writes them.
+"""
+
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.core.symbol import Str
+from sympy.printing.precedence import PRECEDENCE
+
+from .cell import INPUT, Affine
+from .derive import DY
+from .symbols import adjoint, next_adjoint, prev, sym
+from .symbols import block as symbol_block
+
+
+class Value(sp.Function):
+    nargs = 2  # (Str name, step offset)
+
+
+class Delta(sp.Function):
+    nargs = 2  # (Value, via): via is WHOLE for the whole gradient, else a step offset
+
+
+class OutputGrad(sp.Function):
+    nargs = 0
+
+
+class AffineMap(sp.Function):
+    precedence = PRECEDENCE["Add"]  # (W, b or 0, v...)
+
+
+class Block(sp.Function):
+    nargs = 2  # (W, Str label)
+
+
+class Project(sp.Function):
+    nargs = 2  # (block, dz)
+    precedence = PRECEDENCE["Mul"]
+
+
+class SumOverT(sp.Function):
+    nargs = 1
+    precedence = PRECEDENCE["Add"]
+
+
+class Outer(sp.Function):
+    precedence = PRECEDENCE["Mul"]  # (dz, v...)
+
+
+class Grad(sp.Function):
+    nargs = 1
+
+
+WHOLE = sp.nan  # Delta(v, WHOLE): the whole gradient with respect to v
+
+
+@dataclass(frozen=True)
+class Equations:
+    cell: str
+    forward: tuple[tuple[sp.Basic, sp.Basic], ...]
+    backward: tuple[tuple[sp.Basic, sp.Basic], ...]
+    sums: tuple[tuple[sp.Basic, sp.Basic], ...]
+    blocks: tuple[tuple[sp.Basic, str, sp.Basic], ...]  # (Block, code name, what it reads)
+
+
+def value(name, step=0):
+    return Value(Str(name), step)
+
+
+def _label(v, cell):
+    """The vector a block of a weight reads, as the seed would name it: a state, or x."""
+    for s in cell.states:
+        if v == prev(s):
+            return s
+    node = next((n for n in cell.nodes if n.out == v), None)
+    states = [s for s in cell.states if node is not None and not isinstance(node, Affine)
+              and prev(s) in node.expr.free_symbols]
+    return states[0] if len(states) == 1 else v.name
+
+
+def equations(derivation) -> Equations:
+    cell = derivation.cell
+    # how each forward symbol is shown; made nodes and affine maps are written out where used
+    shown = {sym(INPUT): value(INPUT)}
+    for s in cell.states:
+        shown[prev(s)], shown[sym(s)] = value(s, -1), value(s)
+    for node in cell.nodes:
+        if isinstance(node, Affine):
+            shown[node.out] = AffineMap(node.weight, node.bias if node.bias is not None else 0,
+                                        *(shown[v] for v in node.inputs))
+        elif node.out.name in cell.made:
+            shown[node.out] = node.expr.xreplace(shown)
+        else:
+            shown.setdefault(node.out, value(node.out.name))
+    forward = tuple((shown[n.out], n.expr.xreplace(shown)) for n in cell.nodes
+                    if not isinstance(n, Affine) and n.out.name not in cell.made)
+
+    def block(a, j):
+        if len(a.inputs) == 1:
+            return a.weight
+        return Block(a.weight, Str(_label(a.inputs[j], cell)))
+
+    # backward: in the backward an affine map's value is z^{<t>}; gradients of made nodes are
+    # written out where they are used
+    values = {**shown, **{a.out: value(a.out.name) for a in cell.affines}}
+    grads = {DY: OutputGrad()}
+    for s in cell.states:
+        grads[next_adjoint(s)] = Delta(values[sym(s)], 1)
+        grads[adjoint(prev(s).name)] = Delta(values[prev(s)], 0)
+    backward, per_step = [], {}
+    for a in derivation.backward:
+        rhs = sp.Add(a.expr.xreplace({**values, **grads}),
+                     *(Project(block(p.affine, p.index), grads[p.source]) for p in a.projections))
+        per_step[a.out] = rhs
+        if a.of.name in cell.made:
+            grads[a.out] = rhs
+        elif a.of.name not in cell.vectors:  # a parameter vector's gradient is summed below
+            grads.setdefault(a.out, Delta(values[a.of], WHOLE))
+            backward.append((grads[a.out], rhs))
+
+    sums = []
+    for r in derivation.reductions:
+        if r.kind == "weight":
+            rhs = Outer(grads[r.source], *(shown[v] for v in r.affine.inputs))
+        else:
+            rhs = grads[r.source] if r.kind == "bias" else per_step[r.source]
+        sums.append((Grad(r.param), SumOverT(rhs)))
+
+    blocks = tuple((block(a, j), symbol_block(a.weight.name, [v.name for v in a.inputs], j),
+                    shown[v])
+                   for a in cell.affines if len(a.inputs) > 1 for j, v in enumerate(a.inputs))
+    return Equations(cell.name, forward, tuple(backward), tuple(sums), blocks)
