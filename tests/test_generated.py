@@ -35,3 +35,16 @@ def test_committed_modules_import_and_run():
     assert proc.returncode == 0, proc.stderr
     assert str(ROOT / "generated" / "lstm.py") in proc.stdout
     assert "(2, 1, 4) (2, 1, 3)" in proc.stdout
+
+
+def test_committed_derivations_in_docs_are_fresh():
+    """docs/ shows the derivations as `symrnn derive` prints them today."""
+    from symrnn.document import document
+
+    for name in BUILTINS:
+        committed = (ROOT / "docs" / f"{name}.md").read_text(encoding="utf-8")
+        assert committed == document(symrnn.derive(name), "markdown"), (
+            f"docs/{name}.md drifted: run `symrnn derive {name} --format markdown "
+            f"-o docs/{name}.md`")
+    committed = (ROOT / "docs" / "lstm.tex").read_text(encoding="utf-8")
+    assert committed == document(symrnn.derive("lstm"), "latex", standalone=True)

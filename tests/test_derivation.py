@@ -1,0 +1,154 @@
+"""Derivations a person can read: LaTeX that compiles, seed names only, Markdown for Jupyter,
+Unicode text, and `symrnn verify` that passes on the built-in cells and fails on a wrong rule."""
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+import sympy as sp
+from conftest import CUSTOM_CELLS
+
+import symrnn
+from symrnn.cells import BUILTINS
+from symrnn.document import document, pdf
+from symrnn.verify import verify
+
+needs_pdflatex = pytest.mark.skipif(
+    shutil.which("pdflatex") is None and not os.environ.get("CI"),
+    reason="pdflatex is not installed here (.ci/run installs texlive-latex-base and "
+           "texlive-latex-recommended, and CI never skips this)")
+
+CODE_NAMES = re.compile(r"Gamma_[a-z]|_prev|_tilde|\bd[A-Z]|\bdz_|\bda\b|\bdc\b|_seq|sigmoid")
+
+
+def _symrnn(*args, cwd, env=None):
+    return subprocess.run([sys.executable, "-m", "symrnn", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
+
+
+@needs_pdflatex
+@pytest.mark.parametrize("name", list(BUILTINS))
+def test_standalone_document_compiles_on_one_page(name):
+    data = pdf(symrnn.derive(name))
+    assert data.startswith(b"%PDF")
+    pages = re.search(rb"/Type\s*/Pages\b.*?/Count\s+(\d+)", data, re.S)
+    assert pages is not None and int(pages.group(1)) == 1, "the derivation does not fit one page"
+
+
+@needs_pdflatex
+def test_user_cells_compile_too():
+    """Peephole vectors, made nodes and single-vector affine maps print as valid LaTeX."""
+    for build in CUSTOM_CELLS.values():
+        assert pdf(symrnn.derive(build())).startswith(b"%PDF")
+
+
+@needs_pdflatex
+def test_markdown_math_compiles(tmp_path):
+    """Every $$ block of the Markdown is valid amsmath (what MathJax in Jupyter renders)."""
+    markdown = symrnn.derive("lstm")._repr_markdown_()
+    blocks = re.findall(r"\$\$\n(.*?)\n\$\$", markdown, re.S)
+    assert len(blocks) == 3 and all(r"\begin{aligned}" in b for b in blocks)
+    inline = re.findall(r"(?<!\$)\$([^$\n]+)\$(?!\$)", markdown)
+    assert inline, "the notation legend has inline math"
+    body = "\n".join([rf"\[{b}\]" for b in blocks] + [f"${m}$\n" for m in inline])
+    (tmp_path / "md.tex").write_text("\\documentclass{article}\\usepackage{amsmath,amssymb}\n"
+                                     f"\\begin{{document}}\n{body}\n\\end{{document}}\n")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "md.tex"],
+                         cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:]
+
+
+@pytest.mark.parametrize("name", list(BUILTINS))
+def test_latex_uses_seed_names_only(name):
+    source = document(symrnn.derive(name), "latex", standalone=True)
+    equations = "\n".join(line for line in source.splitlines() if "&=" in line)
+    assert equations and not CODE_NAMES.findall(equations), CODE_NAMES.findall(equations)
+    assert r"\langle t \rangle" in equations and r"\langle t-1 \rangle" in equations
+    assert "exp" not in equations and "e^" not in equations
+
+
+def test_lstm_latex_is_the_seeds_notation():
+    latex = symrnn.derive("lstm").latex()
+    t = r"^{\langle t \rangle}"
+    for piece in [
+        r"\Gamma_{f}" + t + r" &= \sigma\left(W_{f} \left[a^{\langle t-1 \rangle}, x" + t,
+        r"c" + t + r" &= \Gamma_{f}" + t + r" \odot c^{\langle t-1 \rangle} + \Gamma_{u}" + t
+        + r" \odot \tilde{c}" + t,
+        r"\Gamma_{o}" + t + r" \odot \left(1 - \Gamma_{o}" + t + r"\right)",
+        r"1 - \tanh^{2}\left(c" + t + r"\right)",
+        r"\delta_{t+1} a" + t,
+        r"\delta_{t} c^{\langle t-1 \rangle} &= \delta c" + t + r" \odot \Gamma_{f}" + t,
+        r"\partial \mathcal{L} / \partial W_{f} &= \sum\nolimits_{t} \delta z_{f}" + t
+        + r" \left[a^{\langle t-1 \rangle}; x" + t + r"\right]^{\top}",
+    ]:
+        assert piece in latex, piece
+
+
+def test_jupyter_reprs_and_text():
+    derivation = symrnn.derive("gru")
+    assert derivation._repr_markdown_() == derivation.markdown()
+    latex = derivation._repr_latex_()
+    assert latex.startswith("$$\\begin{aligned}") and latex.endswith("\\end{aligned}$$")
+    assert latex.count("{") == latex.count("}")
+    text = derivation.text()
+    assert "c̃⟨t⟩ = tanh(W_c [Γ_r⟨t⟩ ⊙ a⟨t−1⟩, x⟨t⟩] + b_c)" in text
+    assert "δₜ a⟨t−1⟩" in text and "∂ℒ/∂W_c" in text
+
+
+@pytest.mark.parametrize("name", list(BUILTINS))
+def test_verify_passes_for_builtin_cells(name):
+    checks = verify(symrnn.derive(name), steps=2)
+    cell = symrnn.get_cell(name)
+    entries = sum(len(a.inputs) + (a.bias is not None) for a in cell.affines)  # H = D = 1
+    assert len(checks) == entries + 2 + len(cell.states)  # parameters, x<1>, x<2>, states
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+
+
+def _corrupt(derivation, name, change):
+    backward = tuple(dataclasses.replace(a, expr=change(a.expr)) if a.out.name == name else a
+                     for a in derivation.backward)
+    return dataclasses.replace(derivation, backward=backward)
+
+
+def test_verify_fails_for_a_wrong_backward_rule():
+    lstm = symrnn.derive("lstm")
+    # sigmoid' taken as sigma instead of sigma (1 - sigma), for the forget gate only
+    wrong = _corrupt(lstm, "dz_f", lambda e: e.xreplace({1 - sp.Symbol("Gamma_f"): 1}))
+    failed = {c.quantity for c in verify(wrong) if not c.ok}
+    assert {"W_f[0, 0]", "W_f[0, 1]", "b_f[0]"} <= failed
+    # tanh'(c) dropped from the path through a = Gamma_o tanh(c)
+    wrong = _corrupt(lstm, "dc", lambda e: sp.Symbol("dc_next") + sp.Symbol("dtanh_c"))
+    assert not any(c.ok for c in verify(wrong) if c.quantity.startswith("W_f"))
+
+
+def test_verify_cli(tmp_path):
+    ok = _symrnn("verify", "rnn", "--steps", "3", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "7 of 7 quantities agree" in ok.stdout and "x<3>" in ok.stdout
+
+
+def test_derive_cli_formats_and_files(tmp_path):
+    text = _symrnn("derive", "lstm", "--format", "text", cwd=tmp_path)
+    assert text.returncode == 0 and "Γ_f⟨t⟩ = σ(W_f [a⟨t−1⟩, x⟨t⟩] + b_f)" in text.stdout
+    written = _symrnn("derive", "lstm", "--standalone", "-o", "lstm.tex", cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    assert (tmp_path / "lstm.tex").read_text().count(r"\begin{align*}") == 3
+    mine = tmp_path / "notes.tex"
+    mine.write_text("my own notes\n")
+    refused = _symrnn("derive", "lstm", "-o", "notes.tex", cwd=tmp_path)
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert "Traceback" not in refused.stderr and mine.read_text() == "my own notes\n"
+    forced = _symrnn("derive", "lstm", "-o", "notes.tex", "--force", cwd=tmp_path)
+    assert forced.returncode == 0 and r"\Gamma_{f}" in mine.read_text()
+
+
+def test_pdf_without_pdflatex_says_what_to_install(tmp_path):
+    env = {**os.environ, "PATH": str(tmp_path)}  # no pdflatex on this PATH
+    run = _symrnn("derive", "lstm", "--pdf", cwd=tmp_path, env=env)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "texlive-latex-base" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "lstm.pdf").exists()
