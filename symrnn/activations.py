@@ -55,6 +55,38 @@ tanh = activation("tanh", grad=lambda y: 1 - y**2, latex=r"\tanh",
                   definition=lambda z, exp: 2 / (1 + exp(-2 * z)) - 1)
 
 
+class positive(sp.Function):  # noqa: N801 (a SymPy function, named as SymPy names them)
+    """1 where the argument is > 0, else 0: derivatives of kinked activations use it, and take
+    the derivative at a kink to be 0."""
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, arg):
+        if arg.is_Number:
+            return sp.S.One if arg > 0 else sp.S.Zero
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+
+relu = activation("relu", grad=lambda y: positive(y), latex=r"\operatorname{relu}",
+                  definition=lambda z, exp: sp.Max(z, 0), numpy=lambda z: sp.Max(z, 0),
+                  doc="max(z, 0); its derivative is taken to be 0 at z = 0")
+softsign = activation("softsign", grad=lambda y: (1 - sp.Abs(y)) ** 2,
+                      latex=r"\operatorname{softsign}",
+                      definition=lambda z, exp: z / (1 + sp.Abs(z)),
+                      numpy=lambda z: z / (1 + sp.Abs(z)), doc="z/(1 + |z|)")
+hard_sigmoid = activation("hard_sigmoid", grad=lambda y: positive(y) * positive(1 - y) / 6,
+                          latex=r"\sigma_{\mathrm{hard}}", text="σ_hard",
+                          definition=lambda z, exp: sp.Min(sp.Max(z / 6 + sp.S(1) / 2, 0), 1),
+                          numpy=lambda z: sp.Min(sp.Max(z / 6 + sp.S(1) / 2, 0), 1),
+                          doc="clip(z/6 + 1/2, 0, 1), as torch.nn.Hardsigmoid; its derivative is "
+                              "1/6 for -3 < z < 3, else 0 (0 at the kinks)")
+identity = activation("identity", grad=lambda y: sp.S.One, latex=r"\operatorname{id}",
+                      definition=lambda z, exp: z, numpy=lambda z: z, doc="z itself")
+
+
 def lookup(function):
     """The registry entry of a SymPy function class, or None if it is not an activation."""
     entry = REGISTRY.get(getattr(function, "__name__", None))

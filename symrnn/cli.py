@@ -59,26 +59,23 @@ class UsageError(Exception):
 
 
 def _cells(names, everything):
-    from .cells import BUILTINS, get_cell
+    """(what the user named, Cell) for each cell asked for."""
+    from .api import get_cell
+    from .cells import BUILTINS
 
     names = list(dict.fromkeys((list(BUILTINS) if everything else []) + list(names)))
     if not names:
         raise UsageError("name at least one cell, or --all; known cells: " + ", ".join(BUILTINS))
-    cells = []
-    for name in names:
-        try:
-            cells.append(get_cell(name))
-        except KeyError as e:
-            raise UsageError(e.args[0]) from None
-    return cells
+    return [(name, get_cell(name)) for name in names]
 
 
 def _generate(args):
     from .api import generate_source
     from .output import targets, write
 
-    cells = _cells(args.names, args.all)
-    found = targets({cell.name: generate_source(cell) for cell in cells}, args.output)
+    sources = {cell.name: generate_source(cell, origin=name)
+               for name, cell in _cells(args.names, args.all)}
+    found = targets(sources, args.output)
     if args.check:
         stale = [t for t in found if not t.is_fresh()]
         for t in stale:
@@ -105,7 +102,7 @@ def _derive(args):
     from .api import derive
     from .output import write_atomic, written_by_symrnn
 
-    (cell,) = _cells([args.name], False)
+    ((_, cell),) = _cells([args.name], False)
     derivation = derive(cell)
     if args.pdf:
         data = document.pdf(derivation)
@@ -128,7 +125,7 @@ def _verify(args):
     from .api import derive
     from .verify import verify
 
-    (cell,) = _cells([args.name], False)
+    ((_, cell),) = _cells([args.name], False)
     checks = verify(derive(cell), steps=args.steps)
     print(f"symrnn verify {cell.name}: the derived backward against sympy.diff of the scalar "
           f"cell unrolled for {args.steps} steps")
@@ -144,13 +141,13 @@ def _verify(args):
 def _list(args):
     import sympy as sp
 
-    from .cells import BUILTINS, get_cell
+    from .cells import BUILTINS, builtin
     from .printing import ShapePrinter
 
     D, H = sp.Symbol("D"), sp.Symbol("H")
     printer = ShapePrinter()
     for name in BUILTINS:
-        cell = get_cell(name)
+        cell = builtin(name)
         params = ", ".join(f"{p} {printer.doprint(sp.Tuple(*cell.param_shape(p, D, H)))}"
                            for p in cell.params)
         print(f"{name}\n  states: {', '.join(cell.states)}\n  params: {params}")

@@ -32,6 +32,9 @@ class SeedLatexPrinter(LatexPrinter):
     r"""LaTeX in the seed's notation: ``\Gamma_f^{\langle t \rangle}``, ``\odot``, ``\sigma``."""
 
     def _name(self, name):
+        head, _, rest = name.partition("_")
+        if head == "z" and "_" in rest:  # the pre-activation of a node: z_{\Gamma_f}
+            return f"z_{{{self._name(rest)}}}"
         return self._deal_with_super_sub(_sympy_name(name))
 
     def _print(self, expr, **kwargs):
@@ -40,6 +43,9 @@ class SeedLatexPrinter(LatexPrinter):
             head = lookup(expr.func).latex + (f"^{{{exp}}}" if exp else "")
             return rf"{head}\left({self._print(expr.args[0])}\right)"
         return super()._print(expr, **kwargs)
+
+    def _print_positive(self, expr, exp=None):
+        return rf"\mathbb{{1}}\left[{self._print(expr.args[0])} > 0\right]"
 
     def _print_Value(self, expr, exp=None):
         text = rf"{self._name(expr.args[0].name)}^{{\langle {STEP[int(expr.args[1])]} \rangle}}"
@@ -98,6 +104,8 @@ class SeedTextPrinter(StrPrinter):
 
     def _name(self, name):
         head, _, sub = _sympy_name(name).partition("_")
+        if head == "z" and "_" in sub:  # the pre-activation of a node: z_Γ_f
+            return f"z_{self._name(sub)}"
         return pretty_symbol(head) + (f"_{sub}" if sub else "")
 
     def _print(self, expr, **kwargs):
@@ -113,6 +121,9 @@ class SeedTextPrinter(StrPrinter):
         if is_activation(expr.base):
             return self._print(expr.base, exp=exp)  # tanh²(c⟨t⟩)
         return self.parenthesize(expr.base, PRECEDENCE["Pow"], strict=True) + exp
+
+    def _print_positive(self, expr):
+        return f"𝟙[{self._print(expr.args[0])} > 0]"
 
     def _print_Value(self, expr):
         return f"{self._name(expr.args[0].name)}⟨{STEP[int(expr.args[1])].replace('-', '−')}⟩"

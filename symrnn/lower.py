@@ -165,7 +165,8 @@ def lower(derivation: Derivation) -> Plan:
     indexed = {DY: sp.IndexedBase(DY.name)[_T]}
     read_backward = {adjoint(prev(s).name) for s in cell.states}  # carried to step t-1
     for a in derivation.backward:
-        read_backward |= projected(a).free_symbols
+        if a.of.name != INPUT:  # dx is formed after the loop
+            read_backward |= projected(a).free_symbols
     backward, vectors = [], []
     for a in derivation.backward:
         if a.of.name == INPUT:

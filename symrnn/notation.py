@@ -22,6 +22,7 @@ import sympy as sp
 from sympy.core.symbol import Str
 from sympy.printing.precedence import PRECEDENCE
 
+from .activations import is_activation
 from .cell import INPUT, Affine
 from .derive import DY
 from .symbols import adjoint, next_adjoint, prev, sym
@@ -122,12 +123,31 @@ def equations(derivation) -> Equations:
     for s in cell.states:
         grads[next_adjoint(s)] = Delta(values[sym(s)], 1)
         grads[adjoint(prev(s).name)] = Delta(values[prev(s)], 0)
+    # a made pre-activation whose gradient is read in several places gets a line of its own
+    reads = {a.out: 0 for a in derivation.backward}
+    for a in derivation.backward:
+        for v in list(a.expr.free_symbols) + [p.source for p in a.projections]:
+            reads[v] = reads.get(v, 0) + 1
+    made = {adjoint(n.out.name) for n in cell.nodes if n.out.name in cell.made}
+    preactivations = {n.expr.args[0] for n in cell.nodes
+                      if not isinstance(n, Affine) and is_activation(n.expr)}
+    alias = {a.expr: a.of for a in derivation.backward
+             if a.of in values and a.expr in made and not a.projections
+             and any(a.of == n.out for n in cell.affines)}
     backward, per_step = [], {}
     for a in derivation.backward:
         rhs = sp.Add(a.expr.xreplace({**values, **grads}),
                      *(Project(block(p.affine, p.index), grads[p.source]) for p in a.projections))
         per_step[a.out] = rhs
-        if a.of.name in cell.made:
+        if a.out in alias:  # shown under the name of the affine map it passes through
+            grads[a.out] = Delta(value(alias[a.out].name), WHOLE)
+            backward.append((grads[a.out], rhs))
+        elif a.expr in alias and not a.projections:
+            grads[a.out] = grads[a.expr]  # dz_f = dz_Gamma_f: the same gradient
+        elif a.of in preactivations and reads[a.out] > 1:
+            grads[a.out] = Delta(value(a.of.name), WHOLE)
+            backward.append((grads[a.out], rhs))
+        elif a.of.name in cell.made:
             grads[a.out] = rhs
         elif a.of.name not in cell.vectors:  # a parameter vector's gradient is summed below
             grads.setdefault(a.out, Delta(values[a.of], WHOLE))

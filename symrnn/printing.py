@@ -36,6 +36,21 @@ class CodePrinter(NumPyPrinter):
             return f"{name}({self._print(expr.args[0])})"
         return super()._print(expr, **kwargs)
 
+    def _print_positive(self, expr):
+        return f"({self._print(expr.args[0])} > 0)"
+
+    def _print_Max(self, expr):
+        return self._fold("np.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._fold("np.minimum", expr.args)
+
+    def _fold(self, ufunc, args):
+        text = self._print(args[0])
+        for arg in args[1:]:
+            text = f"{ufunc}({text}, {self._print(arg)})"
+        return text
+
     def _print_matmul(self, expr):
         left, right = (self._print(a) for a in expr.args)
         return f"{left} @ {right}"

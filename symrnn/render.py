@@ -30,6 +30,11 @@ def literal(value):
     raise TypeError(f"no literal for {value!r}")
 
 
+def tex_text(text):
+    """Plain text made safe inside LaTeX (``gru_torch`` -> ``gru\\_torch``)."""
+    return "".join("\\" + c if c in "_&%$#{}" else c for c in text)
+
+
 @cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -38,11 +43,14 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined, autoescape=False)
     env.filters["repr"] = repr
     env.filters["py"] = literal
+    env.filters["tex"] = tex_text
     env.filters["seq"] = sequence
     return env
 
 
-def render(plan, backend="numpy") -> str:
-    source = environment().get_template(f"{backend}/module.py.j2").render(plan=plan)
+def render(plan, backend="numpy", origin=None) -> str:
+    """The module's source; ``origin`` is what to give ``symrnn generate`` to regenerate it."""
+    source = environment().get_template(f"{backend}/module.py.j2").render(
+        plan=plan, origin=origin or plan.cell)
     assert source.startswith(HEADER), "a template must start with the generated header"
     return source

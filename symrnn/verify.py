@@ -48,12 +48,12 @@ def _from_definitions(expr):
 def _scalar_params(cell):
     scalars = {}
     for node in cell.affines:
-        scalars[node.weight.name] = [sp.Symbol(f"{node.weight.name}[0, {j}]")
+        scalars[node.weight.name] = [sp.Symbol(f"{node.weight.name}[0, {j}]", real=True)
                                      for j in range(len(node.inputs))]
         if node.bias is not None:
-            scalars[node.bias.name] = [sp.Symbol(f"{node.bias.name}[0]")]
+            scalars[node.bias.name] = [sp.Symbol(f"{node.bias.name}[0]", real=True)]
     for v in cell.vectors:
-        scalars[v] = [sp.Symbol(f"{v}[0]")]
+        scalars[v] = [sp.Symbol(f"{v}[0]", real=True)]
     return scalars
 
 
@@ -113,10 +113,10 @@ def verify(derivation, steps=2, points=3, seed=0) -> list[Check]:
         raise ValueError(f"steps: expected at least 1, got {steps}")
     cell = derivation.cell
     scalars = _scalar_params(cell)
-    xs = [sp.Symbol(f"x<{t + 1}>") for t in range(steps)]
-    state0 = {s: sp.Symbol(f"{s}<0>") for s in cell.states}
-    g = [sp.Symbol(f"g<{t + 1}>") for t in range(steps)]
-    h = {s: sp.Symbol(f"h_{s}") for s in cell.states}
+    xs = [sp.Symbol(f"x<{t + 1}>", real=True) for t in range(steps)]
+    state0 = {s: sp.Symbol(f"{s}<0>", real=True) for s in cell.states}
+    g = [sp.Symbol(f"g<{t + 1}>", real=True) for t in range(steps)]
+    h = {s: sp.Symbol(f"h_{s}", real=True) for s in cell.states}
     history = _unroll(cell, steps, scalars, xs, state0)
     loss = sum(gt * values[sym(cell.states[0])] for gt, values in zip(g, history, strict=True))
     loss += sum(h[s] * history[-1][sym(s)] for s in cell.states)

@@ -1,17 +1,17 @@
 """The built-in cells: each a short file of forward equations, nothing else."""
 
-from ..cell import Cell
-from . import gru, lstm, rnn
+from ..cell import Cell, CellError
+from . import gru, gru_torch, lstm, lstm_peephole, mgu, rnn
 
-BUILTINS = {"rnn": rnn.build, "gru": gru.build, "lstm": lstm.build}
+BUILTINS = {"rnn": rnn.build, "gru": gru.build, "lstm": lstm.build, "gru_torch": gru_torch.build,
+            "lstm_peephole": lstm_peephole.build, "mgu": mgu.build}
 
 
-def get_cell(name) -> Cell:
-    """A built-in cell by name (``"rnn"``, ``"gru"``, ``"lstm"``); a ``Cell`` is returned as is."""
-    if isinstance(name, Cell):
-        return name
+def builtin(name) -> Cell:
+    """A built-in cell by name (``"rnn"``, ``"gru"``, ``"lstm"``, ...)."""
     try:
         build = BUILTINS[name]
     except KeyError:
-        raise KeyError(f"unknown cell {name!r}; known cells: {', '.join(BUILTINS)}") from None
+        raise CellError(f"unknown cell {name!r}; known cells: {', '.join(BUILTINS)} (or a file: "
+                        f"mycell.py:build, mycell.toml)") from None
     return build()
