@@ -23,10 +23,11 @@ except ImportError:  # running from a checkout without installing
 
 import sympy as sp  # noqa: E402
 
-from symrnn.activations import sigmoid, tanh  # noqa: E402
+from symrnn.activations import hard_sigmoid, identity, relu, sigmoid, softsign, tanh  # noqa: E402
 from symrnn.cell import CellBuilder  # noqa: E402
+from symrnn.cells import BUILTINS  # noqa: E402
 
-BUILTIN_CELLS = ("rnn", "gru", "lstm")
+BUILTIN_CELLS = tuple(BUILTINS)  # rnn, gru, lstm, gru_torch, lstm_peephole, mgu
 
 # Sizes for gradient checks: all different, so a transposed axis cannot hide.
 T, B, D, H = 5, 2, 3, 4
@@ -100,7 +101,18 @@ def build_mix():
     return cell.build()
 
 
+def build_kinked():
+    """Every other activation: relu, softsign, hard_sigmoid, identity."""
+    cell = CellBuilder("kinked", states=("a", "m"))
+    a_prev, m_prev, x = cell.prev("a"), cell.prev("m"), cell.x
+    g = cell.let("g", hard_sigmoid(cell.affine("W_g", [a_prev, x], "b_g")))
+    m = cell.let("m", g * m_prev + (1 - g) * relu(cell.affine("W_m", [a_prev, x], "b_m")))
+    cell.let("a", softsign(m) + identity(cell.affine("W_a", [x], "b_a")) / 2)
+    return cell.build()
+
+
 CUSTOM_CELLS = {
+    "kinked": build_kinked,
     "nested": build_nested,
     "peephole": build_peephole,
     "gating": build_gating,
@@ -110,6 +122,8 @@ CUSTOM_CELLS = {
 
 # Expected parameter shapes of the custom cells, written by hand from their declarations.
 CUSTOM_SHAPES = {
+    "kinked": lambda D, H: {"W_g": (H, H + D), "b_g": (H,), "W_m": (H, H + D), "b_m": (H,),
+                            "W_a": (H, D), "b_a": (H,)},
     "nested": lambda D, H: {"W_x": (H, D), "b_x": (H,), "W_h": (H, H), "b_h": (H,),
                             "W_g": (H, H + D), "b_g": (H,)},
     "peephole": lambda D, H: {**{f"W_{k}": (H, H + D) for k in "fuco"},
