@@ -1,5 +1,8 @@
 """The cell IR: validation errors, and a derivation that follows the forward equations."""
 
+import subprocess
+import sys
+
 import pytest
 import sympy as sp
 
@@ -133,3 +136,31 @@ def test_changing_a_forward_equation_changes_the_backward():
           for squash in (True, False)}
     assert sym("tanh_c") in dc[True].free_symbols
     assert sp.expand(dc[False] - (sym("dc_next") + sym("Gamma_o") * sym("da"))) == 0
+
+
+BROKEN = {
+    "cycle": ('g = cell.let("g", sigmoid(cell.affine("W", [a_prev, x], "b")) * sym("h"))\n'
+              '    cell.let("h", tanh(g))\n    cell.let("a", sym("h"))', "cyclic dependency"),
+    "x elementwise": ('cell.let("a", tanh(cell.affine("W", [a_prev, x], "b")) + x)',
+                      "uses x elementwise"),
+    "keyword": ('cell.let("lambda", tanh(cell.affine("W", [a_prev, x], "b")))\n'
+                '    cell.let("a", sym("lambda"))', "'lambda' is not a Python identifier"),
+    "unknown activation": ('cell.let("a", sp.sin(cell.affine("W", [a_prev, x], "b")))',
+                           "unsupported function 'sin'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN))
+def test_cli_reports_a_broken_user_cell_in_one_line(tmp_path, case):
+    body, expected = BROKEN[case]
+    (tmp_path / "broken.py").write_text(
+        "import sympy as sp\nfrom symrnn.activations import sigmoid, tanh\n"
+        "from symrnn.cell import CellBuilder\nfrom symrnn.symbols import sym\n\n\n"
+        "def build():\n    cell = CellBuilder('broken', states=('a',))\n"
+        f"    a_prev, x = cell.prev('a'), cell.x\n    {body}\n    return cell.build()\n")
+    for command in ("generate", "derive", "verify"):
+        run = subprocess.run([sys.executable, "-m", "symrnn", command, "broken.py:build"],
+                             cwd=tmp_path, capture_output=True, text=True)
+        assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1 and expected in run.stderr
+    assert not (tmp_path / "generated").exists()

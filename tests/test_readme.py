@@ -1,11 +1,13 @@
 """The README's Python examples run as written and do what they say."""
 
+import importlib.util
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
-
-import symrnn
+from conftest import FD_TOL, gradient_errors
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
@@ -25,15 +27,40 @@ def test_training_example_learns(monkeypatch):
     assert np.mean(losses[-50:]) < 0.5 * np.mean(losses[:50])
 
 
-def test_own_cell_example_is_the_seed_lstm():
-    namespace = {}
-    exec(_block("CellBuilder"), namespace)
-    mine, builtin = namespace["module"], symrnn.load("lstm")
-    assert mine.CELL == "my_lstm" and mine.PARAMS == builtin.PARAMS
-    rng = np.random.default_rng(0)
-    params = builtin.init_params(3, 4, rng=1)
-    x = rng.standard_normal((5, 2, 3))
-    y_mine, state_mine, _ = mine.forward(params, x)
-    y_builtin, state_builtin, _ = builtin.forward(params, x)
-    np.testing.assert_array_equal(y_mine, y_builtin)
-    np.testing.assert_array_equal(state_mine["c"], state_builtin["c"])
+def _generated_module(directory, name):
+    """Import directory/generated/NAME.py under a unique name (never a cached module)."""
+    path = directory / "generated" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"readme_{name}_{id(directory)}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _assert_gradients_right(module):
+    errors = gradient_errors(module, seed=2)
+    bad = {k: e for k, (e, _) in errors.items() if not e < FD_TOL}
+    assert errors and not bad, bad
+
+
+def test_new_cell_in_python_from_the_readme(tmp_path):
+    (tmp_path / "mycell.py").write_text(_block("# mycell.py"))
+    for command in (["generate", "mycell.py:build"], ["derive", "mycell.py:build", "--format",
+                                                      "text"], ["verify", "mycell.py:build"]):
+        run = subprocess.run([sys.executable, "-m", "symrnn", *command], cwd=tmp_path,
+                             capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+    assert "quantities agree" in run.stdout
+    module = _generated_module(tmp_path, "coupled")
+    assert module.PARAMS == ("p", "W_g", "b_g", "W_a", "b_a")
+    _assert_gradients_right(module)
+
+
+def test_new_cell_in_toml_from_the_readme(tmp_path):
+    (found,) = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (tmp_path / "cifg.toml").write_text(found)
+    run = subprocess.run([sys.executable, "-m", "symrnn", "generate", "cifg.toml"], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    module = _generated_module(tmp_path, "cifg")
+    assert module.STATES == ("a", "c")
+    _assert_gradients_right(module)
