@@ -257,6 +257,9 @@ def _check_expr(cell, node, allowed):
 def _validate(cell):
     if not cell.states:
         raise CellError(f"cell {cell.name!r}: declares no states")
+    if '"""' in cell.doc or "\\" in cell.doc or not cell.doc.replace("\n", " ").isprintable():
+        raise CellError(f"cell {cell.name!r}: its doc may not contain triple quotes, backslashes "
+                        f"or control characters (it goes into a docstring)")
     _check_name(cell, cell.name, "cell")
     names = [(INPUT, "input")] + [(s, "state") for s in cell.states]
     names += [(prev(s).name, "previous state") for s in cell.states]

@@ -50,7 +50,8 @@ def environment() -> jinja2.Environment:
 
 def render(plan, backend="numpy", origin=None) -> str:
     """The module's source; ``origin`` is what to give ``symrnn generate`` to regenerate it."""
+    origin = origin or plan.cell
     source = environment().get_template(f"{backend}/module.py.j2").render(
-        plan=plan, origin=origin or plan.cell)
+        plan=plan, origin=origin if origin.isprintable() else repr(origin))  # one comment line
     assert source.startswith(HEADER), "a template must start with the generated header"
     return source

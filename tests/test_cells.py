@@ -164,3 +164,17 @@ def test_cli_reports_a_broken_user_cell_in_one_line(tmp_path, case):
         assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
         assert len(run.stderr.strip().splitlines()) == 1 and expected in run.stderr
     assert not (tmp_path / "generated").exists()
+
+
+@pytest.mark.parametrize("doc", ['x"""\nimport os; os.system("touch /tmp/x")\n"""',
+                                 "a\\nb", "\x00"])
+def test_a_doc_cannot_escape_the_docstring(doc):
+    cell = CellBuilder("c1", states=("a",), doc=doc)
+    cell.let("a", tanh(cell.affine("W", [cell.prev("a"), cell.x], "b")))
+    with pytest.raises(CellError, match="doc may not contain"):
+        cell.build()
+
+
+def test_a_strange_origin_stays_one_comment_line():
+    source = symrnn.generate_source("rnn", origin="evil.py\nimport os")
+    assert source.splitlines()[1] == "# Regenerate with: symrnn generate 'evil.py\\nimport os'"
