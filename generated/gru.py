@@ -59,10 +59,8 @@ PARAMS = ("W_u", "b_u", "W_r", "b_r", "W_c", "b_c")
 _CACHE = (
     "x",
     "a_seq",
-    "Gamma_u_seq",
-    "Gamma_r_seq",
     "Gamma_r_a_prev_seq",
-    "c_tilde_seq",
+    "A_seq",
 )
 
 
@@ -128,11 +126,11 @@ def _sizes(params):
         if not isinstance(value, np.ndarray) or value.dtype not in (np.float32, np.float64):
             raise ValueError(f"params[{name!r}]: expected a float32 or float64 numpy array, "
                              f"got {getattr(value, 'dtype', type(value).__name__)}")
-    W = params["W_u"]
+    W = params["W_c"]
     H = W.shape[0] if W.ndim == 2 else 0
     D = W.shape[1] - H if W.ndim == 2 else 0
     if H < 1 or D < 1:
-        raise ValueError(f"params['W_u']: expected shape "
+        raise ValueError(f"params['W_c']: expected shape "
                          f"(H, H + D) with D, H >= 1, got {W.shape}")
     for name, shape in param_shapes(D, H).items():
         _check(params[name], f"params[{name!r}]", shape, W.dtype)
@@ -159,6 +157,24 @@ def _input(x, name, D, dtype):
     return T, B
 
 
+def _fused(params, D, H):
+    """The blocks of every weight that read one vector, stacked: one matrix product each.
+
+    Slots of the pre-activations Z, H columns each: z_c, z_u, z_r.
+    """
+    fused_x = np.concatenate((
+        params["W_c"][:, H:],
+        params["W_u"][:, H:],
+        params["W_r"][:, H:],
+    ))
+    fused_Gamma_r_a_prev = params["W_c"][:, :H]
+    fused_a_prev = np.concatenate((
+        params["W_u"][:, :H],
+        params["W_r"][:, :H],
+    ))
+    return fused_x, fused_Gamma_r_a_prev, fused_a_prev
+
+
 def forward(params, x, state0=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -169,39 +185,32 @@ def forward(params, x, state0=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    W_u, b_u, W_r, b_r, W_c, b_c = (params[name] for name in PARAMS)
-    W_u_a_prev, W_u_x = W_u[:, :H], W_u[:, H:]
-    W_r_a_prev, W_r_x = W_r[:, :H], W_r[:, H:]
-    W_c_Gamma_r_a_prev, W_c_x = W_c[:, :H], W_c[:, H:]
+    fused_x, fused_Gamma_r_a_prev, fused_a_prev = _fused(params, D, H)
 
-    # The input's share of every affine map, for all steps at once.
-    z_u_x = x @ W_u_x.T + b_u
-    z_r_x = x @ W_r_x.T + b_r
-    z_c_x = x @ W_c_x.T + b_c
+    # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
+    Z_seq = x @ fused_x.T
+    Z_seq += np.concatenate([params["b_c"], params["b_u"], params["b_r"]])
+    A_seq = np.empty((T, B, 3*H), dtype=dtype)  # the gates, activated
     a_seq = np.empty((T + 1, B, H), dtype=dtype)
     a_seq[0] = state0["a"]
-    Gamma_u_seq = np.empty((T, B, H), dtype=dtype)
-    Gamma_r_seq = np.empty((T, B, H), dtype=dtype)
     Gamma_r_a_prev_seq = np.empty((T, B, H), dtype=dtype)
-    c_tilde_seq = np.empty((T, B, H), dtype=dtype)
     for t in range(T):
         a_prev = a_seq[t]
-        z_u = z_u_x[t] + a_prev @ W_u_a_prev.T
-        Gamma_u = Gamma_u_seq[t] = sigmoid(z_u)
-        z_r = z_r_x[t] + a_prev @ W_r_a_prev.T
-        Gamma_r = Gamma_r_seq[t] = sigmoid(z_r)
+        Z, A = Z_seq[t], A_seq[t]
+        Z[:, H:] += a_prev @ fused_a_prev.T
+        A[:, H:] = sigmoid(Z[:, H:])
+        Gamma_u, Gamma_r = A[:, H:2*H], A[:, 2*H:]
         Gamma_r_a_prev = Gamma_r_a_prev_seq[t] = Gamma_r*a_prev
-        z_c = z_c_x[t] + Gamma_r_a_prev @ W_c_Gamma_r_a_prev.T
-        c_tilde = c_tilde_seq[t] = np.tanh(z_c)
+        Z[:, :H] += Gamma_r_a_prev @ fused_Gamma_r_a_prev.T
+        np.tanh(Z[:, :H], out=A[:, :H])
+        c_tilde = A[:, :H]
         a_seq[t + 1] = Gamma_u*c_tilde + a_prev*(1 - Gamma_u)
 
     cache = {
         "x": x,
         "a_seq": a_seq,
-        "Gamma_u_seq": Gamma_u_seq,
-        "Gamma_r_seq": Gamma_r_seq,
         "Gamma_r_a_prev_seq": Gamma_r_a_prev_seq,
-        "c_tilde_seq": c_tilde_seq,
+        "A_seq": A_seq,
     }
     state_T = {"a": a_seq[T].copy()}
     return a_seq[1:], state_T, cache
@@ -214,12 +223,13 @@ def _check_cache(cache, D, H, dtype):
     T, B = _input(cache["x"], "cache['x']", D, dtype)
     for i, key in enumerate(_CACHE[1:]):
         steps = T + 1 if i < len(STATES) else T  # the states include state0
-        _check(cache[key], f"cache[{key!r}]", (steps, B, H), dtype)
+        width = 3*H if key in ("Z_seq", "A_seq") else H
+        _check(cache[key], f"cache[{key!r}]", (steps, B, width), dtype)
     return T, B
 
 
 def _sum_over_steps(dz_seq, v_seq):
-    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product: (H, size of v)."""
+    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product."""
     return dz_seq.reshape(-1, dz_seq.shape[-1]).T @ v_seq.reshape(-1, v_seq.shape[-1])
 
 
@@ -234,53 +244,49 @@ def backward(params, cache, dy, dstate_T=None):
     T, B = _check_cache(cache, D, H, dtype)
     x = cache["x"]
     a_seq = cache["a_seq"]
-    Gamma_u_seq = cache["Gamma_u_seq"]
-    Gamma_r_seq = cache["Gamma_r_seq"]
     Gamma_r_a_prev_seq = cache["Gamma_r_a_prev_seq"]
-    c_tilde_seq = cache["c_tilde_seq"]
+    A_seq = cache["A_seq"]
     dy = np.zeros((T, B, H), dtype=dtype) if dy is None else _check(dy, "dy", (T, B, H), dtype)
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
-    W_u = params["W_u"]
-    W_u_a_prev, W_u_x = W_u[:, :H], W_u[:, H:]
-    W_r = params["W_r"]
-    W_r_a_prev, W_r_x = W_r[:, :H], W_r[:, H:]
-    W_c = params["W_c"]
-    W_c_Gamma_r_a_prev, W_c_x = W_c[:, :H], W_c[:, H:]
+    fused_x, fused_Gamma_r_a_prev, fused_a_prev = _fused(params, D, H)
 
-    dz_u_seq = np.empty((T, B, H), dtype=dtype)
-    dz_r_seq = np.empty((T, B, H), dtype=dtype)
-    dz_c_seq = np.empty((T, B, H), dtype=dtype)
+    dZ_seq = np.empty((T, B, 3*H), dtype=dtype)  # the gradient of every pre-activation
     da_next = dstate_T["a"]
     for t in reversed(range(T)):
+        A, dZ = A_seq[t], dZ_seq[t]
         a_prev = a_seq[t]
-        Gamma_u = Gamma_u_seq[t]
-        Gamma_r = Gamma_r_seq[t]
-        c_tilde = c_tilde_seq[t]
+        Gamma_u = A[:, H:2*H]
+        Gamma_r = A[:, 2*H:]
+        c_tilde = A[:, :H]
         da = da_next + dy[t]
         dc_tilde = Gamma_u*da
-        dz_c = dz_c_seq[t] = dc_tilde*(1 - c_tilde**2)
-        dGamma_r_a_prev = dz_c @ W_c_Gamma_r_a_prev
+        dZ[:, :H] = dc_tilde*(1 - c_tilde**2)
+        dGamma_r_a_prev = dZ[:, :H] @ fused_Gamma_r_a_prev
         dGamma_r = a_prev*dGamma_r_a_prev
-        dz_r = dz_r_seq[t] = Gamma_r*dGamma_r*(1 - Gamma_r)
+        dZ[:, 2*H:] = Gamma_r*dGamma_r*(1 - Gamma_r)
         dGamma_u = da*(-a_prev + c_tilde)
-        dz_u = dz_u_seq[t] = Gamma_u*dGamma_u*(1 - Gamma_u)
-        da_prev = Gamma_r*dGamma_r_a_prev + da*(1 - Gamma_u) + dz_r @ W_r_a_prev + dz_u @ W_u_a_prev
+        dZ[:, H:2*H] = Gamma_u*dGamma_u*(1 - Gamma_u)
+        da_prev = Gamma_r*dGamma_r_a_prev + da*(1 - Gamma_u) + dZ[:, H:] @ fused_a_prev
         da_next = da_prev
 
-    # Parameter gradients: sums over the steps, one matrix product each.
-    dW_u = np.empty_like(W_u)
-    dW_u[:, :H] = _sum_over_steps(dz_u_seq, a_seq[:-1])
-    dW_u[:, H:] = _sum_over_steps(dz_u_seq, x)
-    db_u = dz_u_seq.sum(axis=(0, 1))
-    dW_r = np.empty_like(W_r)
-    dW_r[:, :H] = _sum_over_steps(dz_r_seq, a_seq[:-1])
-    dW_r[:, H:] = _sum_over_steps(dz_r_seq, x)
-    db_r = dz_r_seq.sum(axis=(0, 1))
-    dW_c = np.empty_like(W_c)
-    dW_c[:, :H] = _sum_over_steps(dz_c_seq, Gamma_r_a_prev_seq)
-    dW_c[:, H:] = _sum_over_steps(dz_c_seq, x)
-    db_c = dz_c_seq.sum(axis=(0, 1))
-    dx = dz_c_seq @ W_c_x + dz_r_seq @ W_r_x + dz_u_seq @ W_u_x
+    # Parameter gradients: sums over the steps, one matrix product per vector read.
+    dfused_x = _sum_over_steps(dZ_seq, x)
+    dfused_Gamma_r_a_prev = _sum_over_steps(dZ_seq[:, :, :H], Gamma_r_a_prev_seq)
+    dfused_a_prev = _sum_over_steps(dZ_seq[:, :, H:], a_seq[:-1])
+    db = dZ_seq.sum(axis=(0, 1))
+    dW_c = np.empty_like(params["W_c"])
+    dW_u = np.empty_like(params["W_u"])
+    dW_r = np.empty_like(params["W_r"])
+    dW_c[:, H:] = dfused_x[:H]
+    dW_u[:, H:] = dfused_x[H:2*H]
+    dW_r[:, H:] = dfused_x[2*H:]
+    dW_c[:, :H] = dfused_Gamma_r_a_prev
+    dW_u[:, :H] = dfused_a_prev[:H]
+    dW_r[:, :H] = dfused_a_prev[H:]
+    db_c = db[:H]
+    db_u = db[H:2*H]
+    db_r = db[2*H:]
+    dx = dZ_seq @ fused_x
     grads = {
         "W_u": dW_u,
         "b_u": db_u,

@@ -62,10 +62,9 @@ PARAMS = ("W_r", "b_r", "W_u", "b_u", "W_in", "b_in", "W_hn", "b_hn")
 _CACHE = (
     "x",
     "a_seq",
-    "Gamma_r_seq",
-    "Gamma_u_seq",
-    "z_hn_seq",
     "n_seq",
+    "Z_seq",
+    "A_seq",
 )
 
 
@@ -164,6 +163,24 @@ def _input(x, name, D, dtype):
     return T, B
 
 
+def _fused(params, D, H):
+    """The blocks of every weight that read one vector, stacked: one matrix product each.
+
+    Slots of the pre-activations Z, H columns each: z_hn, z_r, z_u, z_in.
+    """
+    fused_x = np.concatenate((
+        params["W_r"][:, H:],
+        params["W_u"][:, H:],
+        params["W_in"],
+    ))
+    fused_a_prev = np.concatenate((
+        params["W_hn"],
+        params["W_r"][:, :H],
+        params["W_u"][:, :H],
+    ))
+    return fused_x, fused_a_prev
+
+
 def forward(params, x, state0=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -174,28 +191,24 @@ def forward(params, x, state0=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    W_r, b_r, W_u, b_u, W_in, b_in, W_hn, b_hn = (params[name] for name in PARAMS)
-    W_r_a_prev, W_r_x = W_r[:, :H], W_r[:, H:]
-    W_u_a_prev, W_u_x = W_u[:, :H], W_u[:, H:]
+    fused_x, fused_a_prev = _fused(params, D, H)
 
-    # The input's share of every affine map, for all steps at once.
-    z_r_x = x @ W_r_x.T + b_r
-    z_u_x = x @ W_u_x.T + b_u
-    z_in_x = x @ W_in.T + b_in
+    # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
+    Z_seq = np.zeros((T, B, 4*H), dtype=dtype)
+    Z_seq[:, :, H:] = x @ fused_x.T
+    Z_seq += np.concatenate([params["b_hn"], params["b_r"], params["b_u"], params["b_in"]])
+    A_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gates, activated
     a_seq = np.empty((T + 1, B, H), dtype=dtype)
     a_seq[0] = state0["a"]
-    Gamma_r_seq = np.empty((T, B, H), dtype=dtype)
-    Gamma_u_seq = np.empty((T, B, H), dtype=dtype)
-    z_hn_seq = np.empty((T, B, H), dtype=dtype)
     n_seq = np.empty((T, B, H), dtype=dtype)
     for t in range(T):
         a_prev = a_seq[t]
-        z_r = z_r_x[t] + a_prev @ W_r_a_prev.T
-        Gamma_r = Gamma_r_seq[t] = sigmoid(z_r)
-        z_u = z_u_x[t] + a_prev @ W_u_a_prev.T
-        Gamma_u = Gamma_u_seq[t] = sigmoid(z_u)
-        z_in = z_in_x[t]
-        z_hn = z_hn_seq[t] = a_prev @ W_hn.T + b_hn
+        Z, A = Z_seq[t], A_seq[t]
+        Z[:, :3*H] += a_prev @ fused_a_prev.T
+        A[:, H:3*H] = sigmoid(Z[:, H:3*H])
+        Gamma_r, Gamma_u = A[:, H:2*H], A[:, 2*H:3*H]
+        z_in = Z[:, 3*H:]
+        z_hn = Z[:, :H]
         z_n = Gamma_r*z_hn + z_in
         n = n_seq[t] = np.tanh(z_n)
         a_seq[t + 1] = Gamma_u*a_prev + n*(1 - Gamma_u)
@@ -203,10 +216,9 @@ def forward(params, x, state0=None):
     cache = {
         "x": x,
         "a_seq": a_seq,
-        "Gamma_r_seq": Gamma_r_seq,
-        "Gamma_u_seq": Gamma_u_seq,
-        "z_hn_seq": z_hn_seq,
         "n_seq": n_seq,
+        "Z_seq": Z_seq,
+        "A_seq": A_seq,
     }
     state_T = {"a": a_seq[T].copy()}
     return a_seq[1:], state_T, cache
@@ -219,12 +231,13 @@ def _check_cache(cache, D, H, dtype):
     T, B = _input(cache["x"], "cache['x']", D, dtype)
     for i, key in enumerate(_CACHE[1:]):
         steps = T + 1 if i < len(STATES) else T  # the states include state0
-        _check(cache[key], f"cache[{key!r}]", (steps, B, H), dtype)
+        width = 4*H if key in ("Z_seq", "A_seq") else H
+        _check(cache[key], f"cache[{key!r}]", (steps, B, width), dtype)
     return T, B
 
 
 def _sum_over_steps(dz_seq, v_seq):
-    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product: (H, size of v)."""
+    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product."""
     return dz_seq.reshape(-1, dz_seq.shape[-1]).T @ v_seq.reshape(-1, v_seq.shape[-1])
 
 
@@ -239,56 +252,53 @@ def backward(params, cache, dy, dstate_T=None):
     T, B = _check_cache(cache, D, H, dtype)
     x = cache["x"]
     a_seq = cache["a_seq"]
-    Gamma_r_seq = cache["Gamma_r_seq"]
-    Gamma_u_seq = cache["Gamma_u_seq"]
-    z_hn_seq = cache["z_hn_seq"]
     n_seq = cache["n_seq"]
+    Z_seq = cache["Z_seq"]
+    A_seq = cache["A_seq"]
     dy = np.zeros((T, B, H), dtype=dtype) if dy is None else _check(dy, "dy", (T, B, H), dtype)
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
-    W_r = params["W_r"]
-    W_r_a_prev, W_r_x = W_r[:, :H], W_r[:, H:]
-    W_u = params["W_u"]
-    W_u_a_prev, W_u_x = W_u[:, :H], W_u[:, H:]
-    W_in = params["W_in"]
-    W_hn = params["W_hn"]
+    fused_x, fused_a_prev = _fused(params, D, H)
 
-    dz_r_seq = np.empty((T, B, H), dtype=dtype)
-    dz_u_seq = np.empty((T, B, H), dtype=dtype)
-    dz_in_seq = np.empty((T, B, H), dtype=dtype)
-    dz_hn_seq = np.empty((T, B, H), dtype=dtype)
+    dZ_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gradient of every pre-activation
     da_next = dstate_T["a"]
     for t in reversed(range(T)):
+        Z, A, dZ = Z_seq[t], A_seq[t], dZ_seq[t]
         a_prev = a_seq[t]
-        Gamma_r = Gamma_r_seq[t]
-        Gamma_u = Gamma_u_seq[t]
-        z_hn = z_hn_seq[t]
+        Gamma_r = A[:, H:2*H]
+        Gamma_u = A[:, 2*H:3*H]
+        z_hn = Z[:, :H]
         n = n_seq[t]
         da = da_next + dy[t]
         dn = da*(1 - Gamma_u)
         dz_n = dn*(1 - n**2)
-        dz_hn = dz_hn_seq[t] = Gamma_r*dz_n
-        dz_in_seq[t] = dz_n
+        dZ[:, :H] = Gamma_r*dz_n
+        dZ[:, 3*H:] = dz_n
         dGamma_u = da*(a_prev - n)
-        dz_u = dz_u_seq[t] = Gamma_u*dGamma_u*(1 - Gamma_u)
+        dZ[:, 2*H:3*H] = Gamma_u*dGamma_u*(1 - Gamma_u)
         dGamma_r = dz_n*z_hn
-        dz_r = dz_r_seq[t] = Gamma_r*dGamma_r*(1 - Gamma_r)
-        da_prev = Gamma_u*da + dz_hn @ W_hn + dz_r @ W_r_a_prev + dz_u @ W_u_a_prev
+        dZ[:, H:2*H] = Gamma_r*dGamma_r*(1 - Gamma_r)
+        da_prev = Gamma_u*da + dZ[:, :3*H] @ fused_a_prev
         da_next = da_prev
 
-    # Parameter gradients: sums over the steps, one matrix product each.
-    dW_r = np.empty_like(W_r)
-    dW_r[:, :H] = _sum_over_steps(dz_r_seq, a_seq[:-1])
-    dW_r[:, H:] = _sum_over_steps(dz_r_seq, x)
-    db_r = dz_r_seq.sum(axis=(0, 1))
-    dW_u = np.empty_like(W_u)
-    dW_u[:, :H] = _sum_over_steps(dz_u_seq, a_seq[:-1])
-    dW_u[:, H:] = _sum_over_steps(dz_u_seq, x)
-    db_u = dz_u_seq.sum(axis=(0, 1))
-    dW_in = _sum_over_steps(dz_in_seq, x)
-    db_in = dz_in_seq.sum(axis=(0, 1))
-    dW_hn = _sum_over_steps(dz_hn_seq, a_seq[:-1])
-    db_hn = dz_hn_seq.sum(axis=(0, 1))
-    dx = dz_in_seq @ W_in + dz_r_seq @ W_r_x + dz_u_seq @ W_u_x
+    # Parameter gradients: sums over the steps, one matrix product per vector read.
+    dfused_x = _sum_over_steps(dZ_seq[:, :, H:], x)
+    dfused_a_prev = _sum_over_steps(dZ_seq[:, :, :3*H], a_seq[:-1])
+    db = dZ_seq.sum(axis=(0, 1))
+    dW_hn = np.empty_like(params["W_hn"])
+    dW_r = np.empty_like(params["W_r"])
+    dW_u = np.empty_like(params["W_u"])
+    dW_in = np.empty_like(params["W_in"])
+    dW_r[:, H:] = dfused_x[:H]
+    dW_u[:, H:] = dfused_x[H:2*H]
+    dW_in = dfused_x[2*H:]
+    dW_hn = dfused_a_prev[:H]
+    dW_r[:, :H] = dfused_a_prev[H:2*H]
+    dW_u[:, :H] = dfused_a_prev[2*H:]
+    db_hn = db[:H]
+    db_r = db[H:2*H]
+    db_u = db[2*H:3*H]
+    db_in = db[3*H:]
+    dx = dZ_seq[:, :, H:] @ fused_x
     grads = {
         "W_r": dW_r,
         "b_r": db_r,

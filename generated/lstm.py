@@ -68,11 +68,8 @@ _CACHE = (
     "x",
     "a_seq",
     "c_seq",
-    "Gamma_f_seq",
-    "Gamma_u_seq",
-    "c_tilde_seq",
-    "Gamma_o_seq",
     "tanh_c_seq",
+    "A_seq",
 )
 
 
@@ -171,6 +168,26 @@ def _input(x, name, D, dtype):
     return T, B
 
 
+def _fused(params, D, H):
+    """The blocks of every weight that read one vector, stacked: one matrix product each.
+
+    Slots of the pre-activations Z, H columns each: z_f, z_u, z_o, z_c.
+    """
+    fused_x = np.concatenate((
+        params["W_f"][:, H:],
+        params["W_u"][:, H:],
+        params["W_o"][:, H:],
+        params["W_c"][:, H:],
+    ))
+    fused_a_prev = np.concatenate((
+        params["W_f"][:, :H],
+        params["W_u"][:, :H],
+        params["W_o"][:, :H],
+        params["W_c"][:, :H],
+    ))
+    return fused_x, fused_a_prev
+
+
 def forward(params, x, state0=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -181,37 +198,26 @@ def forward(params, x, state0=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    W_f, b_f, W_u, b_u, W_c, b_c, W_o, b_o = (params[name] for name in PARAMS)
-    W_f_a_prev, W_f_x = W_f[:, :H], W_f[:, H:]
-    W_u_a_prev, W_u_x = W_u[:, :H], W_u[:, H:]
-    W_c_a_prev, W_c_x = W_c[:, :H], W_c[:, H:]
-    W_o_a_prev, W_o_x = W_o[:, :H], W_o[:, H:]
+    fused_x, fused_a_prev = _fused(params, D, H)
 
-    # The input's share of every affine map, for all steps at once.
-    z_f_x = x @ W_f_x.T + b_f
-    z_u_x = x @ W_u_x.T + b_u
-    z_c_x = x @ W_c_x.T + b_c
-    z_o_x = x @ W_o_x.T + b_o
+    # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
+    Z_seq = x @ fused_x.T
+    Z_seq += np.concatenate([params["b_f"], params["b_u"], params["b_o"], params["b_c"]])
+    A_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gates, activated
     a_seq = np.empty((T + 1, B, H), dtype=dtype)
     a_seq[0] = state0["a"]
     c_seq = np.empty((T + 1, B, H), dtype=dtype)
     c_seq[0] = state0["c"]
-    Gamma_f_seq = np.empty((T, B, H), dtype=dtype)
-    Gamma_u_seq = np.empty((T, B, H), dtype=dtype)
-    c_tilde_seq = np.empty((T, B, H), dtype=dtype)
-    Gamma_o_seq = np.empty((T, B, H), dtype=dtype)
     tanh_c_seq = np.empty((T, B, H), dtype=dtype)
     for t in range(T):
         a_prev = a_seq[t]
         c_prev = c_seq[t]
-        z_f = z_f_x[t] + a_prev @ W_f_a_prev.T
-        Gamma_f = Gamma_f_seq[t] = sigmoid(z_f)
-        z_u = z_u_x[t] + a_prev @ W_u_a_prev.T
-        Gamma_u = Gamma_u_seq[t] = sigmoid(z_u)
-        z_c = z_c_x[t] + a_prev @ W_c_a_prev.T
-        c_tilde = c_tilde_seq[t] = np.tanh(z_c)
-        z_o = z_o_x[t] + a_prev @ W_o_a_prev.T
-        Gamma_o = Gamma_o_seq[t] = sigmoid(z_o)
+        Z, A = Z_seq[t], A_seq[t]
+        Z += a_prev @ fused_a_prev.T
+        A[:, :3*H] = sigmoid(Z[:, :3*H])
+        Gamma_f, Gamma_u, Gamma_o = A[:, :H], A[:, H:2*H], A[:, 2*H:3*H]
+        np.tanh(Z[:, 3*H:], out=A[:, 3*H:])
+        c_tilde = A[:, 3*H:]
         c = c_seq[t + 1] = Gamma_f*c_prev + Gamma_u*c_tilde
         tanh_c = tanh_c_seq[t] = np.tanh(c)
         a_seq[t + 1] = Gamma_o*tanh_c
@@ -220,11 +226,8 @@ def forward(params, x, state0=None):
         "x": x,
         "a_seq": a_seq,
         "c_seq": c_seq,
-        "Gamma_f_seq": Gamma_f_seq,
-        "Gamma_u_seq": Gamma_u_seq,
-        "c_tilde_seq": c_tilde_seq,
-        "Gamma_o_seq": Gamma_o_seq,
         "tanh_c_seq": tanh_c_seq,
+        "A_seq": A_seq,
     }
     state_T = {"a": a_seq[T].copy(), "c": c_seq[T].copy()}
     return a_seq[1:], state_T, cache
@@ -237,12 +240,13 @@ def _check_cache(cache, D, H, dtype):
     T, B = _input(cache["x"], "cache['x']", D, dtype)
     for i, key in enumerate(_CACHE[1:]):
         steps = T + 1 if i < len(STATES) else T  # the states include state0
-        _check(cache[key], f"cache[{key!r}]", (steps, B, H), dtype)
+        width = 4*H if key in ("Z_seq", "A_seq") else H
+        _check(cache[key], f"cache[{key!r}]", (steps, B, width), dtype)
     return T, B
 
 
 def _sum_over_steps(dz_seq, v_seq):
-    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product: (H, size of v)."""
+    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product."""
     return dz_seq.reshape(-1, dz_seq.shape[-1]).T @ v_seq.reshape(-1, v_seq.shape[-1])
 
 
@@ -258,68 +262,59 @@ def backward(params, cache, dy, dstate_T=None):
     x = cache["x"]
     a_seq = cache["a_seq"]
     c_seq = cache["c_seq"]
-    Gamma_f_seq = cache["Gamma_f_seq"]
-    Gamma_u_seq = cache["Gamma_u_seq"]
-    c_tilde_seq = cache["c_tilde_seq"]
-    Gamma_o_seq = cache["Gamma_o_seq"]
     tanh_c_seq = cache["tanh_c_seq"]
+    A_seq = cache["A_seq"]
     dy = np.zeros((T, B, H), dtype=dtype) if dy is None else _check(dy, "dy", (T, B, H), dtype)
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
-    W_f = params["W_f"]
-    W_f_a_prev, W_f_x = W_f[:, :H], W_f[:, H:]
-    W_u = params["W_u"]
-    W_u_a_prev, W_u_x = W_u[:, :H], W_u[:, H:]
-    W_c = params["W_c"]
-    W_c_a_prev, W_c_x = W_c[:, :H], W_c[:, H:]
-    W_o = params["W_o"]
-    W_o_a_prev, W_o_x = W_o[:, :H], W_o[:, H:]
+    fused_x, fused_a_prev = _fused(params, D, H)
 
-    dz_f_seq = np.empty((T, B, H), dtype=dtype)
-    dz_u_seq = np.empty((T, B, H), dtype=dtype)
-    dz_c_seq = np.empty((T, B, H), dtype=dtype)
-    dz_o_seq = np.empty((T, B, H), dtype=dtype)
+    dZ_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gradient of every pre-activation
     da_next = dstate_T["a"]
     dc_next = dstate_T["c"]
     for t in reversed(range(T)):
+        A, dZ = A_seq[t], dZ_seq[t]
         c_prev = c_seq[t]
-        Gamma_f = Gamma_f_seq[t]
-        Gamma_u = Gamma_u_seq[t]
-        c_tilde = c_tilde_seq[t]
-        Gamma_o = Gamma_o_seq[t]
+        Gamma_f = A[:, :H]
+        Gamma_u = A[:, H:2*H]
+        c_tilde = A[:, 3*H:]
+        Gamma_o = A[:, 2*H:3*H]
         tanh_c = tanh_c_seq[t]
         da = da_next + dy[t]
         dtanh_c = Gamma_o*da
         dc = dc_next + dtanh_c*(1 - tanh_c**2)
         dGamma_o = da*tanh_c
-        dz_o = dz_o_seq[t] = Gamma_o*dGamma_o*(1 - Gamma_o)
+        dZ[:, 2*H:3*H] = Gamma_o*dGamma_o*(1 - Gamma_o)
         dc_tilde = Gamma_u*dc
-        dz_c = dz_c_seq[t] = dc_tilde*(1 - c_tilde**2)
+        dZ[:, 3*H:] = dc_tilde*(1 - c_tilde**2)
         dGamma_u = c_tilde*dc
-        dz_u = dz_u_seq[t] = Gamma_u*dGamma_u*(1 - Gamma_u)
+        dZ[:, H:2*H] = Gamma_u*dGamma_u*(1 - Gamma_u)
         dGamma_f = c_prev*dc
-        dz_f = dz_f_seq[t] = Gamma_f*dGamma_f*(1 - Gamma_f)
-        da_prev = dz_c @ W_c_a_prev + dz_f @ W_f_a_prev + dz_o @ W_o_a_prev + dz_u @ W_u_a_prev
+        dZ[:, :H] = Gamma_f*dGamma_f*(1 - Gamma_f)
+        da_prev = dZ @ fused_a_prev
         dc_prev = Gamma_f*dc
         da_next, dc_next = da_prev, dc_prev
 
-    # Parameter gradients: sums over the steps, one matrix product each.
-    dW_f = np.empty_like(W_f)
-    dW_f[:, :H] = _sum_over_steps(dz_f_seq, a_seq[:-1])
-    dW_f[:, H:] = _sum_over_steps(dz_f_seq, x)
-    db_f = dz_f_seq.sum(axis=(0, 1))
-    dW_u = np.empty_like(W_u)
-    dW_u[:, :H] = _sum_over_steps(dz_u_seq, a_seq[:-1])
-    dW_u[:, H:] = _sum_over_steps(dz_u_seq, x)
-    db_u = dz_u_seq.sum(axis=(0, 1))
-    dW_c = np.empty_like(W_c)
-    dW_c[:, :H] = _sum_over_steps(dz_c_seq, a_seq[:-1])
-    dW_c[:, H:] = _sum_over_steps(dz_c_seq, x)
-    db_c = dz_c_seq.sum(axis=(0, 1))
-    dW_o = np.empty_like(W_o)
-    dW_o[:, :H] = _sum_over_steps(dz_o_seq, a_seq[:-1])
-    dW_o[:, H:] = _sum_over_steps(dz_o_seq, x)
-    db_o = dz_o_seq.sum(axis=(0, 1))
-    dx = dz_c_seq @ W_c_x + dz_f_seq @ W_f_x + dz_o_seq @ W_o_x + dz_u_seq @ W_u_x
+    # Parameter gradients: sums over the steps, one matrix product per vector read.
+    dfused_x = _sum_over_steps(dZ_seq, x)
+    dfused_a_prev = _sum_over_steps(dZ_seq, a_seq[:-1])
+    db = dZ_seq.sum(axis=(0, 1))
+    dW_f = np.empty_like(params["W_f"])
+    dW_u = np.empty_like(params["W_u"])
+    dW_o = np.empty_like(params["W_o"])
+    dW_c = np.empty_like(params["W_c"])
+    dW_f[:, H:] = dfused_x[:H]
+    dW_u[:, H:] = dfused_x[H:2*H]
+    dW_o[:, H:] = dfused_x[2*H:3*H]
+    dW_c[:, H:] = dfused_x[3*H:]
+    dW_f[:, :H] = dfused_a_prev[:H]
+    dW_u[:, :H] = dfused_a_prev[H:2*H]
+    dW_o[:, :H] = dfused_a_prev[2*H:3*H]
+    dW_c[:, :H] = dfused_a_prev[3*H:]
+    db_f = db[:H]
+    db_u = db[H:2*H]
+    db_o = db[2*H:3*H]
+    db_c = db[3*H:]
+    dx = dZ_seq @ fused_x
     grads = {
         "W_f": dW_f,
         "b_f": db_f,

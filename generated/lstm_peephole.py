@@ -73,9 +73,9 @@ _CACHE = (
     "c_seq",
     "Gamma_f_seq",
     "Gamma_u_seq",
-    "c_tilde_seq",
     "Gamma_o_seq",
     "tanh_c_seq",
+    "A_seq",
 )
 
 
@@ -146,11 +146,11 @@ def _sizes(params):
         if not isinstance(value, np.ndarray) or value.dtype not in (np.float32, np.float64):
             raise ValueError(f"params[{name!r}]: expected a float32 or float64 numpy array, "
                              f"got {getattr(value, 'dtype', type(value).__name__)}")
-    W = params["W_f"]
+    W = params["W_c"]
     H = W.shape[0] if W.ndim == 2 else 0
     D = W.shape[1] - H if W.ndim == 2 else 0
     if H < 1 or D < 1:
-        raise ValueError(f"params['W_f']: expected shape "
+        raise ValueError(f"params['W_c']: expected shape "
                          f"(H, H + D) with D, H >= 1, got {W.shape}")
     for name, shape in param_shapes(D, H).items():
         _check(params[name], f"params[{name!r}]", shape, W.dtype)
@@ -177,6 +177,26 @@ def _input(x, name, D, dtype):
     return T, B
 
 
+def _fused(params, D, H):
+    """The blocks of every weight that read one vector, stacked: one matrix product each.
+
+    Slots of the pre-activations Z, H columns each: z_c, z_f, z_u, z_o.
+    """
+    fused_x = np.concatenate((
+        params["W_c"][:, H:],
+        params["W_f"][:, H:],
+        params["W_u"][:, H:],
+        params["W_o"][:, H:],
+    ))
+    fused_a_prev = np.concatenate((
+        params["W_c"][:, :H],
+        params["W_f"][:, :H],
+        params["W_u"][:, :H],
+        params["W_o"][:, :H],
+    ))
+    return fused_x, fused_a_prev
+
+
 def forward(params, x, state0=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -187,39 +207,38 @@ def forward(params, x, state0=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    p_f, p_u, p_o, W_f, b_f, W_u, b_u, W_c, b_c, W_o, b_o = (params[name] for name in PARAMS)
-    W_f_a_prev, W_f_x = W_f[:, :H], W_f[:, H:]
-    W_u_a_prev, W_u_x = W_u[:, :H], W_u[:, H:]
-    W_c_a_prev, W_c_x = W_c[:, :H], W_c[:, H:]
-    W_o_a_prev, W_o_x = W_o[:, :H], W_o[:, H:]
+    p_f = params["p_f"]
+    p_u = params["p_u"]
+    p_o = params["p_o"]
+    fused_x, fused_a_prev = _fused(params, D, H)
 
-    # The input's share of every affine map, for all steps at once.
-    z_f_x = x @ W_f_x.T + b_f
-    z_u_x = x @ W_u_x.T + b_u
-    z_c_x = x @ W_c_x.T + b_c
-    z_o_x = x @ W_o_x.T + b_o
+    # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
+    Z_seq = x @ fused_x.T
+    Z_seq += np.concatenate([params["b_c"], params["b_f"], params["b_u"], params["b_o"]])
+    A_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gates, activated
     a_seq = np.empty((T + 1, B, H), dtype=dtype)
     a_seq[0] = state0["a"]
     c_seq = np.empty((T + 1, B, H), dtype=dtype)
     c_seq[0] = state0["c"]
     Gamma_f_seq = np.empty((T, B, H), dtype=dtype)
     Gamma_u_seq = np.empty((T, B, H), dtype=dtype)
-    c_tilde_seq = np.empty((T, B, H), dtype=dtype)
     Gamma_o_seq = np.empty((T, B, H), dtype=dtype)
     tanh_c_seq = np.empty((T, B, H), dtype=dtype)
     for t in range(T):
         a_prev = a_seq[t]
         c_prev = c_seq[t]
-        z_f = z_f_x[t] + a_prev @ W_f_a_prev.T
+        Z, A = Z_seq[t], A_seq[t]
+        Z += a_prev @ fused_a_prev.T
+        z_f = Z[:, H:2*H]
         z_Gamma_f = c_prev*p_f + z_f
         Gamma_f = Gamma_f_seq[t] = sigmoid(z_Gamma_f)
-        z_u = z_u_x[t] + a_prev @ W_u_a_prev.T
+        z_u = Z[:, 2*H:3*H]
         z_Gamma_u = c_prev*p_u + z_u
         Gamma_u = Gamma_u_seq[t] = sigmoid(z_Gamma_u)
-        z_c = z_c_x[t] + a_prev @ W_c_a_prev.T
-        c_tilde = c_tilde_seq[t] = np.tanh(z_c)
+        np.tanh(Z[:, :H], out=A[:, :H])
+        c_tilde = A[:, :H]
         c = c_seq[t + 1] = Gamma_f*c_prev + Gamma_u*c_tilde
-        z_o = z_o_x[t] + a_prev @ W_o_a_prev.T
+        z_o = Z[:, 3*H:]
         z_Gamma_o = c*p_o + z_o
         Gamma_o = Gamma_o_seq[t] = sigmoid(z_Gamma_o)
         tanh_c = tanh_c_seq[t] = np.tanh(c)
@@ -231,9 +250,9 @@ def forward(params, x, state0=None):
         "c_seq": c_seq,
         "Gamma_f_seq": Gamma_f_seq,
         "Gamma_u_seq": Gamma_u_seq,
-        "c_tilde_seq": c_tilde_seq,
         "Gamma_o_seq": Gamma_o_seq,
         "tanh_c_seq": tanh_c_seq,
+        "A_seq": A_seq,
     }
     state_T = {"a": a_seq[T].copy(), "c": c_seq[T].copy()}
     return a_seq[1:], state_T, cache
@@ -246,12 +265,13 @@ def _check_cache(cache, D, H, dtype):
     T, B = _input(cache["x"], "cache['x']", D, dtype)
     for i, key in enumerate(_CACHE[1:]):
         steps = T + 1 if i < len(STATES) else T  # the states include state0
-        _check(cache[key], f"cache[{key!r}]", (steps, B, H), dtype)
+        width = 4*H if key in ("Z_seq", "A_seq") else H
+        _check(cache[key], f"cache[{key!r}]", (steps, B, width), dtype)
     return T, B
 
 
 def _sum_over_steps(dz_seq, v_seq):
-    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product: (H, size of v)."""
+    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product."""
     return dz_seq.reshape(-1, dz_seq.shape[-1]).T @ v_seq.reshape(-1, v_seq.shape[-1])
 
 
@@ -269,37 +289,28 @@ def backward(params, cache, dy, dstate_T=None):
     c_seq = cache["c_seq"]
     Gamma_f_seq = cache["Gamma_f_seq"]
     Gamma_u_seq = cache["Gamma_u_seq"]
-    c_tilde_seq = cache["c_tilde_seq"]
     Gamma_o_seq = cache["Gamma_o_seq"]
     tanh_c_seq = cache["tanh_c_seq"]
+    A_seq = cache["A_seq"]
     dy = np.zeros((T, B, H), dtype=dtype) if dy is None else _check(dy, "dy", (T, B, H), dtype)
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
     p_f = params["p_f"]
     p_u = params["p_u"]
     p_o = params["p_o"]
-    W_f = params["W_f"]
-    W_f_a_prev, W_f_x = W_f[:, :H], W_f[:, H:]
-    W_u = params["W_u"]
-    W_u_a_prev, W_u_x = W_u[:, :H], W_u[:, H:]
-    W_c = params["W_c"]
-    W_c_a_prev, W_c_x = W_c[:, :H], W_c[:, H:]
-    W_o = params["W_o"]
-    W_o_a_prev, W_o_x = W_o[:, :H], W_o[:, H:]
+    fused_x, fused_a_prev = _fused(params, D, H)
 
-    dz_f_seq = np.empty((T, B, H), dtype=dtype)
-    dz_u_seq = np.empty((T, B, H), dtype=dtype)
-    dz_c_seq = np.empty((T, B, H), dtype=dtype)
-    dz_o_seq = np.empty((T, B, H), dtype=dtype)
+    dZ_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gradient of every pre-activation
     dp_f = np.zeros(H, dtype=dtype)
     dp_u = np.zeros(H, dtype=dtype)
     dp_o = np.zeros(H, dtype=dtype)
     da_next = dstate_T["a"]
     dc_next = dstate_T["c"]
     for t in reversed(range(T)):
+        A, dZ = A_seq[t], dZ_seq[t]
         c_prev = c_seq[t]
         Gamma_f = Gamma_f_seq[t]
         Gamma_u = Gamma_u_seq[t]
-        c_tilde = c_tilde_seq[t]
+        c_tilde = A[:, :H]
         c = c_seq[t + 1]
         Gamma_o = Gamma_o_seq[t]
         tanh_c = tanh_c_seq[t]
@@ -307,41 +318,44 @@ def backward(params, cache, dy, dstate_T=None):
         dtanh_c = Gamma_o*da
         dGamma_o = da*tanh_c
         dz_Gamma_o = Gamma_o*dGamma_o*(1 - Gamma_o)
-        dz_o = dz_o_seq[t] = dz_Gamma_o
+        dZ[:, 3*H:] = dz_Gamma_o
         dc = dc_next + dtanh_c*(1 - tanh_c**2) + dz_Gamma_o*p_o
         dc_tilde = Gamma_u*dc
-        dz_c = dz_c_seq[t] = dc_tilde*(1 - c_tilde**2)
+        dZ[:, :H] = dc_tilde*(1 - c_tilde**2)
         dGamma_u = c_tilde*dc
         dz_Gamma_u = Gamma_u*dGamma_u*(1 - Gamma_u)
-        dz_u = dz_u_seq[t] = dz_Gamma_u
+        dZ[:, 2*H:3*H] = dz_Gamma_u
         dGamma_f = c_prev*dc
         dz_Gamma_f = Gamma_f*dGamma_f*(1 - Gamma_f)
-        dz_f = dz_f_seq[t] = dz_Gamma_f
-        da_prev = dz_c @ W_c_a_prev + dz_f @ W_f_a_prev + dz_o @ W_o_a_prev + dz_u @ W_u_a_prev
+        dZ[:, H:2*H] = dz_Gamma_f
+        da_prev = dZ @ fused_a_prev
         dc_prev = Gamma_f*dc + dz_Gamma_f*p_f + dz_Gamma_u*p_u
         dp_f += np.sum(c_prev*dz_Gamma_f, axis=0)
         dp_u += np.sum(c_prev*dz_Gamma_u, axis=0)
         dp_o += np.sum(c*dz_Gamma_o, axis=0)
         da_next, dc_next = da_prev, dc_prev
 
-    # Parameter gradients: sums over the steps, one matrix product each.
-    dW_f = np.empty_like(W_f)
-    dW_f[:, :H] = _sum_over_steps(dz_f_seq, a_seq[:-1])
-    dW_f[:, H:] = _sum_over_steps(dz_f_seq, x)
-    db_f = dz_f_seq.sum(axis=(0, 1))
-    dW_u = np.empty_like(W_u)
-    dW_u[:, :H] = _sum_over_steps(dz_u_seq, a_seq[:-1])
-    dW_u[:, H:] = _sum_over_steps(dz_u_seq, x)
-    db_u = dz_u_seq.sum(axis=(0, 1))
-    dW_c = np.empty_like(W_c)
-    dW_c[:, :H] = _sum_over_steps(dz_c_seq, a_seq[:-1])
-    dW_c[:, H:] = _sum_over_steps(dz_c_seq, x)
-    db_c = dz_c_seq.sum(axis=(0, 1))
-    dW_o = np.empty_like(W_o)
-    dW_o[:, :H] = _sum_over_steps(dz_o_seq, a_seq[:-1])
-    dW_o[:, H:] = _sum_over_steps(dz_o_seq, x)
-    db_o = dz_o_seq.sum(axis=(0, 1))
-    dx = dz_c_seq @ W_c_x + dz_f_seq @ W_f_x + dz_o_seq @ W_o_x + dz_u_seq @ W_u_x
+    # Parameter gradients: sums over the steps, one matrix product per vector read.
+    dfused_x = _sum_over_steps(dZ_seq, x)
+    dfused_a_prev = _sum_over_steps(dZ_seq, a_seq[:-1])
+    db = dZ_seq.sum(axis=(0, 1))
+    dW_c = np.empty_like(params["W_c"])
+    dW_f = np.empty_like(params["W_f"])
+    dW_u = np.empty_like(params["W_u"])
+    dW_o = np.empty_like(params["W_o"])
+    dW_c[:, H:] = dfused_x[:H]
+    dW_f[:, H:] = dfused_x[H:2*H]
+    dW_u[:, H:] = dfused_x[2*H:3*H]
+    dW_o[:, H:] = dfused_x[3*H:]
+    dW_c[:, :H] = dfused_a_prev[:H]
+    dW_f[:, :H] = dfused_a_prev[H:2*H]
+    dW_u[:, :H] = dfused_a_prev[2*H:3*H]
+    dW_o[:, :H] = dfused_a_prev[3*H:]
+    db_c = db[:H]
+    db_f = db[H:2*H]
+    db_u = db[2*H:3*H]
+    db_o = db[3*H:]
+    dx = dZ_seq @ fused_x
     grads = {
         "p_f": dp_f,
         "p_u": dp_u,

@@ -54,9 +54,8 @@ PARAMS = ("W_f", "b_f", "W_c", "b_c")
 _CACHE = (
     "x",
     "a_seq",
-    "Gamma_f_seq",
     "Gamma_f_a_prev_seq",
-    "c_tilde_seq",
+    "A_seq",
 )
 
 
@@ -120,11 +119,11 @@ def _sizes(params):
         if not isinstance(value, np.ndarray) or value.dtype not in (np.float32, np.float64):
             raise ValueError(f"params[{name!r}]: expected a float32 or float64 numpy array, "
                              f"got {getattr(value, 'dtype', type(value).__name__)}")
-    W = params["W_f"]
+    W = params["W_c"]
     H = W.shape[0] if W.ndim == 2 else 0
     D = W.shape[1] - H if W.ndim == 2 else 0
     if H < 1 or D < 1:
-        raise ValueError(f"params['W_f']: expected shape "
+        raise ValueError(f"params['W_c']: expected shape "
                          f"(H, H + D) with D, H >= 1, got {W.shape}")
     for name, shape in param_shapes(D, H).items():
         _check(params[name], f"params[{name!r}]", shape, W.dtype)
@@ -151,6 +150,20 @@ def _input(x, name, D, dtype):
     return T, B
 
 
+def _fused(params, D, H):
+    """The blocks of every weight that read one vector, stacked: one matrix product each.
+
+    Slots of the pre-activations Z, H columns each: z_c, z_f.
+    """
+    fused_x = np.concatenate((
+        params["W_c"][:, H:],
+        params["W_f"][:, H:],
+    ))
+    fused_Gamma_f_a_prev = params["W_c"][:, :H]
+    fused_a_prev = params["W_f"][:, :H]
+    return fused_x, fused_Gamma_f_a_prev, fused_a_prev
+
+
 def forward(params, x, state0=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -161,33 +174,32 @@ def forward(params, x, state0=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    W_f, b_f, W_c, b_c = (params[name] for name in PARAMS)
-    W_f_a_prev, W_f_x = W_f[:, :H], W_f[:, H:]
-    W_c_Gamma_f_a_prev, W_c_x = W_c[:, :H], W_c[:, H:]
+    fused_x, fused_Gamma_f_a_prev, fused_a_prev = _fused(params, D, H)
 
-    # The input's share of every affine map, for all steps at once.
-    z_f_x = x @ W_f_x.T + b_f
-    z_c_x = x @ W_c_x.T + b_c
+    # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
+    Z_seq = x @ fused_x.T
+    Z_seq += np.concatenate([params["b_c"], params["b_f"]])
+    A_seq = np.empty((T, B, 2*H), dtype=dtype)  # the gates, activated
     a_seq = np.empty((T + 1, B, H), dtype=dtype)
     a_seq[0] = state0["a"]
-    Gamma_f_seq = np.empty((T, B, H), dtype=dtype)
     Gamma_f_a_prev_seq = np.empty((T, B, H), dtype=dtype)
-    c_tilde_seq = np.empty((T, B, H), dtype=dtype)
     for t in range(T):
         a_prev = a_seq[t]
-        z_f = z_f_x[t] + a_prev @ W_f_a_prev.T
-        Gamma_f = Gamma_f_seq[t] = sigmoid(z_f)
+        Z, A = Z_seq[t], A_seq[t]
+        Z[:, H:] += a_prev @ fused_a_prev.T
+        A[:, H:] = sigmoid(Z[:, H:])
+        Gamma_f = A[:, H:]
         Gamma_f_a_prev = Gamma_f_a_prev_seq[t] = Gamma_f*a_prev
-        z_c = z_c_x[t] + Gamma_f_a_prev @ W_c_Gamma_f_a_prev.T
-        c_tilde = c_tilde_seq[t] = np.tanh(z_c)
+        Z[:, :H] += Gamma_f_a_prev @ fused_Gamma_f_a_prev.T
+        np.tanh(Z[:, :H], out=A[:, :H])
+        c_tilde = A[:, :H]
         a_seq[t + 1] = Gamma_f*c_tilde + a_prev*(1 - Gamma_f)
 
     cache = {
         "x": x,
         "a_seq": a_seq,
-        "Gamma_f_seq": Gamma_f_seq,
         "Gamma_f_a_prev_seq": Gamma_f_a_prev_seq,
-        "c_tilde_seq": c_tilde_seq,
+        "A_seq": A_seq,
     }
     state_T = {"a": a_seq[T].copy()}
     return a_seq[1:], state_T, cache
@@ -200,12 +212,13 @@ def _check_cache(cache, D, H, dtype):
     T, B = _input(cache["x"], "cache['x']", D, dtype)
     for i, key in enumerate(_CACHE[1:]):
         steps = T + 1 if i < len(STATES) else T  # the states include state0
-        _check(cache[key], f"cache[{key!r}]", (steps, B, H), dtype)
+        width = 2*H if key in ("Z_seq", "A_seq") else H
+        _check(cache[key], f"cache[{key!r}]", (steps, B, width), dtype)
     return T, B
 
 
 def _sum_over_steps(dz_seq, v_seq):
-    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product: (H, size of v)."""
+    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product."""
     return dz_seq.reshape(-1, dz_seq.shape[-1]).T @ v_seq.reshape(-1, v_seq.shape[-1])
 
 
@@ -220,42 +233,42 @@ def backward(params, cache, dy, dstate_T=None):
     T, B = _check_cache(cache, D, H, dtype)
     x = cache["x"]
     a_seq = cache["a_seq"]
-    Gamma_f_seq = cache["Gamma_f_seq"]
     Gamma_f_a_prev_seq = cache["Gamma_f_a_prev_seq"]
-    c_tilde_seq = cache["c_tilde_seq"]
+    A_seq = cache["A_seq"]
     dy = np.zeros((T, B, H), dtype=dtype) if dy is None else _check(dy, "dy", (T, B, H), dtype)
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
-    W_f = params["W_f"]
-    W_f_a_prev, W_f_x = W_f[:, :H], W_f[:, H:]
-    W_c = params["W_c"]
-    W_c_Gamma_f_a_prev, W_c_x = W_c[:, :H], W_c[:, H:]
+    fused_x, fused_Gamma_f_a_prev, fused_a_prev = _fused(params, D, H)
 
-    dz_f_seq = np.empty((T, B, H), dtype=dtype)
-    dz_c_seq = np.empty((T, B, H), dtype=dtype)
+    dZ_seq = np.empty((T, B, 2*H), dtype=dtype)  # the gradient of every pre-activation
     da_next = dstate_T["a"]
     for t in reversed(range(T)):
+        A, dZ = A_seq[t], dZ_seq[t]
         a_prev = a_seq[t]
-        Gamma_f = Gamma_f_seq[t]
-        c_tilde = c_tilde_seq[t]
+        Gamma_f = A[:, H:]
+        c_tilde = A[:, :H]
         da = da_next + dy[t]
         dc_tilde = Gamma_f*da
-        dz_c = dz_c_seq[t] = dc_tilde*(1 - c_tilde**2)
-        dGamma_f_a_prev = dz_c @ W_c_Gamma_f_a_prev
+        dZ[:, :H] = dc_tilde*(1 - c_tilde**2)
+        dGamma_f_a_prev = dZ[:, :H] @ fused_Gamma_f_a_prev
         dGamma_f = a_prev*dGamma_f_a_prev + da*(-a_prev + c_tilde)
-        dz_f = dz_f_seq[t] = Gamma_f*dGamma_f*(1 - Gamma_f)
-        da_prev = Gamma_f*dGamma_f_a_prev + da*(1 - Gamma_f) + dz_f @ W_f_a_prev
+        dZ[:, H:] = Gamma_f*dGamma_f*(1 - Gamma_f)
+        da_prev = Gamma_f*dGamma_f_a_prev + da*(1 - Gamma_f) + dZ[:, H:] @ fused_a_prev
         da_next = da_prev
 
-    # Parameter gradients: sums over the steps, one matrix product each.
-    dW_f = np.empty_like(W_f)
-    dW_f[:, :H] = _sum_over_steps(dz_f_seq, a_seq[:-1])
-    dW_f[:, H:] = _sum_over_steps(dz_f_seq, x)
-    db_f = dz_f_seq.sum(axis=(0, 1))
-    dW_c = np.empty_like(W_c)
-    dW_c[:, :H] = _sum_over_steps(dz_c_seq, Gamma_f_a_prev_seq)
-    dW_c[:, H:] = _sum_over_steps(dz_c_seq, x)
-    db_c = dz_c_seq.sum(axis=(0, 1))
-    dx = dz_c_seq @ W_c_x + dz_f_seq @ W_f_x
+    # Parameter gradients: sums over the steps, one matrix product per vector read.
+    dfused_x = _sum_over_steps(dZ_seq, x)
+    dfused_Gamma_f_a_prev = _sum_over_steps(dZ_seq[:, :, :H], Gamma_f_a_prev_seq)
+    dfused_a_prev = _sum_over_steps(dZ_seq[:, :, H:], a_seq[:-1])
+    db = dZ_seq.sum(axis=(0, 1))
+    dW_c = np.empty_like(params["W_c"])
+    dW_f = np.empty_like(params["W_f"])
+    dW_c[:, H:] = dfused_x[:H]
+    dW_f[:, H:] = dfused_x[H:]
+    dW_c[:, :H] = dfused_Gamma_f_a_prev
+    dW_f[:, :H] = dfused_a_prev
+    db_c = db[:H]
+    db_f = db[H:]
+    dx = dZ_seq @ fused_x
     grads = {
         "W_f": dW_f,
         "b_f": db_f,

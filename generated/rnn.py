@@ -134,6 +134,16 @@ def _input(x, name, D, dtype):
     return T, B
 
 
+def _fused(params, D, H):
+    """The blocks of every weight that read one vector, stacked: one matrix product each.
+
+    Slots of the pre-activations Z, H columns each: z_a.
+    """
+    fused_x = params["W_a"][:, H:]
+    fused_a_prev = params["W_a"][:, :H]
+    return fused_x, fused_a_prev
+
+
 def forward(params, x, state0=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -144,16 +154,18 @@ def forward(params, x, state0=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    W_a, b_a = (params[name] for name in PARAMS)
-    W_a_a_prev, W_a_x = W_a[:, :H], W_a[:, H:]
+    fused_x, fused_a_prev = _fused(params, D, H)
 
-    # The input's share of every affine map, for all steps at once.
-    z_a_x = x @ W_a_x.T + b_a
+    # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
+    Z_seq = x @ fused_x.T
+    Z_seq += np.concatenate([params["b_a"]])
     a_seq = np.empty((T + 1, B, H), dtype=dtype)
     a_seq[0] = state0["a"]
     for t in range(T):
         a_prev = a_seq[t]
-        z_a = z_a_x[t] + a_prev @ W_a_a_prev.T
+        Z = Z_seq[t]
+        Z += a_prev @ fused_a_prev.T
+        z_a = Z
         a_seq[t + 1] = np.tanh(z_a)
 
     cache = {
@@ -171,12 +183,13 @@ def _check_cache(cache, D, H, dtype):
     T, B = _input(cache["x"], "cache['x']", D, dtype)
     for i, key in enumerate(_CACHE[1:]):
         steps = T + 1 if i < len(STATES) else T  # the states include state0
-        _check(cache[key], f"cache[{key!r}]", (steps, B, H), dtype)
+        width = H
+        _check(cache[key], f"cache[{key!r}]", (steps, B, width), dtype)
     return T, B
 
 
 def _sum_over_steps(dz_seq, v_seq):
-    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product: (H, size of v)."""
+    """sum_t dz_t^T v_t over all steps and the batch, as one matrix product."""
     return dz_seq.reshape(-1, dz_seq.shape[-1]).T @ v_seq.reshape(-1, v_seq.shape[-1])
 
 
@@ -193,24 +206,27 @@ def backward(params, cache, dy, dstate_T=None):
     a_seq = cache["a_seq"]
     dy = np.zeros((T, B, H), dtype=dtype) if dy is None else _check(dy, "dy", (T, B, H), dtype)
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
-    W_a = params["W_a"]
-    W_a_a_prev, W_a_x = W_a[:, :H], W_a[:, H:]
+    fused_x, fused_a_prev = _fused(params, D, H)
 
-    dz_a_seq = np.empty((T, B, H), dtype=dtype)
+    dZ_seq = np.empty((T, B, H), dtype=dtype)  # the gradient of every pre-activation
     da_next = dstate_T["a"]
     for t in reversed(range(T)):
+        dZ = dZ_seq[t]
         a = a_seq[t + 1]
         da = da_next + dy[t]
-        dz_a = dz_a_seq[t] = da*(1 - a**2)
-        da_prev = dz_a @ W_a_a_prev
+        dZ[:] = da*(1 - a**2)
+        da_prev = dZ @ fused_a_prev
         da_next = da_prev
 
-    # Parameter gradients: sums over the steps, one matrix product each.
-    dW_a = np.empty_like(W_a)
-    dW_a[:, :H] = _sum_over_steps(dz_a_seq, a_seq[:-1])
-    dW_a[:, H:] = _sum_over_steps(dz_a_seq, x)
-    db_a = dz_a_seq.sum(axis=(0, 1))
-    dx = dz_a_seq @ W_a_x
+    # Parameter gradients: sums over the steps, one matrix product per vector read.
+    dfused_x = _sum_over_steps(dZ_seq, x)
+    dfused_a_prev = _sum_over_steps(dZ_seq, a_seq[:-1])
+    db = dZ_seq.sum(axis=(0, 1))
+    dW_a = np.empty_like(params["W_a"])
+    dW_a[:, H:] = dfused_x
+    dW_a[:, :H] = dfused_a_prev
+    db_a = db
+    dx = dZ_seq @ fused_x
     grads = {
         "W_a": dW_a,
         "b_a": db_a,

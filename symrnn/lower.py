@@ -2,14 +2,18 @@
 
 The Plan is what a backend's template renders. Decisions made here (and only here):
 
-- each affine weight is split into column blocks, one per vector it reads (``W_f = [W_f_a_prev,
-  W_f_x]``), as views of the caller's array;
-- the input's share ``x W_x^T + b`` of every affine map is one matrix product over all T steps,
-  computed before the time loop; inside the loop only the recurrent products remain;
-- the forward keeps, per step, exactly the values the backward reads (``Derivation.cached``), and
-  the states for every step;
-- the backward keeps ``dz`` of every affine map for all steps, and forms ``dW``, ``db`` and ``dx``
-  after the loop as single matrix products and reductions.
+- every affine map gets a slot of H columns in one buffer ``Z`` of pre-activations, slots ordered
+  so that maps reading the same vectors, and then maps under the same activation, are adjacent;
+- the blocks of all weights that read one vector are stacked into one matrix (``fused_a_prev``,
+  prepared once per call): one matrix product per vector fills a run of slots;
+- the input's products ``x fused_x^T + b`` are one matrix product over all T steps, before the
+  time loop; inside the loop only the recurrent products remain;
+- adjacent gates under the same activation are activated by one ufunc call, into a buffer ``A``
+  whose views carry the seed's names (``Gamma_f = A[:, :H]``);
+- the forward keeps, per step, exactly the values the backward reads (``Derivation.cached``);
+- the backward keeps ``dZ`` for all steps; inside the loop each vector's gradient is one matrix
+  product ``dZ[:, run] @ fused_v``; after it, ``dW``, ``db`` and ``dx`` are one product or sum per
+  vector.
 
 Every expression is printed by ``printing.CodePrinter``; the names follow ``symbols``.
 """
@@ -19,42 +23,56 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import __version__
-from .activations import REGISTRY
+from .activations import REGISTRY, is_activation
 from .cell import INPUT, RESERVED, Affine, CellError
 from .derive import DY, Derivation
 from .printing import CodePrinter, ShapePrinter, helpers_used, matmul
-from .symbols import adjoint, block, next_adjoint, prev, sequence, sym
+from .symbols import adjoint, next_adjoint, prev, sequence, sym
 
 H, D = sp.Symbol("H"), sp.Symbol("D")
 _T = sp.Symbol("t")
 
 
 @dataclass(frozen=True)
-class Block:
-    """The columns ``cols`` of an affine weight that read the vector ``input``."""
+class Slot:
+    """The H columns of ``Z`` (and ``A``, ``dZ``) that hold one affine map."""
 
-    var: str  # W_f_a_prev
+    affine: str  # z_f
     weight: str  # W_f
-    cols: str  # a slice, e.g. ":H"; "" when the weight reads only this vector
-    view: str  # W_f[:, :H]
-    input: str  # a_prev
-    history: str  # the input at every step, (T, B, size): a_seq[:-1], x, Gamma_r_a_prev_seq
+    bias: str | None
+    cols: str  # "H:2*H"
 
 
 @dataclass(frozen=True)
-class AffinePlan:
-    out: str  # z_f
+class Part:
+    """The block of one weight that reads the product's vector: rows ``rows`` of the fused
+    matrix are ``weight[:, cols]``."""
+
     weight: str
-    bias: str | None
-    blocks: tuple[Block, ...]
-    x_block: Block | None  # the block reading x, done for all steps before the loop
-    recurrent: tuple[Block, ...]  # the blocks done inside the loop
-    hoisted: str | None  # z_f_x = x @ W_f_x.T + b_f, for all steps
-    store: str | None  # where z is also kept for the backward, e.g. "z_h_seq[t]"
-    grad: str  # dW_f
-    bias_grad: str | None  # db_f
-    dz: str  # dz_f
-    dz_history: str  # dz_f_seq
+    cols: str  # the weight's columns, ":H", or ":" for all
+    rows: str  # the fused matrix's rows
+
+
+@dataclass(frozen=True)
+class Product:
+    """``Z[:, cols] += vector @ matrix.T``: every affine map in a run of slots that reads
+    ``vector``, with their blocks stacked into ``matrix``."""
+
+    vector: str  # a_prev
+    history: str  # the vector at every step: a_seq[:-1], x, Gamma_r_a_prev_seq
+    matrix: str  # fused_a_prev
+    cols: str  # the run of slots: ":" for all, else "H:3*H"
+    parts: tuple[Part, ...]
+    grad: str  # dfused_a_prev
+
+
+@dataclass(frozen=True)
+class Activate:
+    """``A[:, cols] = act(Z[:, cols])`` for adjacent gates under one activation."""
+
+    function: str  # "sigmoid" (a module helper) or "np.tanh"
+    cols: str
+    nodes: tuple[tuple[str, str], ...]  # (Gamma_f, "A[:, :H]")
 
 
 @dataclass(frozen=True)
@@ -75,23 +93,31 @@ class Plan:
     sizes_from: tuple[str, int]  # (a weight reading x, how many H-sized vectors it reads)
     helpers: tuple[tuple[str, str, str], ...]  # (name, body code, docstring)
     text: dict  # the docstring's equations: "sections", "legend", "names"
-    affines: tuple[AffinePlan, ...]
-    forward: tuple[AffinePlan | Statement, ...]  # inside the loop, in order
+    width: str  # the columns of Z: "4*H"
+    slots: tuple[Slot, ...]
+    biases: tuple[str, ...]  # per slot, the bias's code or zeros; () if no slot has a bias
+    x_products: tuple[Product, ...]  # before the loop
+    x_covers_all: bool  # one x product fills every slot
+    products: tuple[Product, ...]  # the recurrent ones, each inside the loop once
+    forward: tuple[Product | Activate | Statement, ...]  # inside the loop, in order
+    activates: bool  # some gates are activated into A
     step_loads: tuple[Statement, ...]  # previous states read at the top of a forward step
-    kept: tuple[str, ...]  # per-step forward values kept for the backward (besides states)
+    kept: tuple[str, ...]  # per-step values kept for the backward in X_seq arrays
     cache: tuple[str, ...]  # the keys of the cache, each also the name of its array
     loads: tuple[Statement, ...]  # at the top of a backward step
     backward: tuple[Statement, ...]  # inside the loop, in order
     vectors: tuple[tuple[str, str, str], ...]  # (p, dp, the per-step contribution to dp)
     carries: tuple[tuple[str, str, str], ...]  # (a, da_next, da_prev) for every state
-    dx: str  # code for dx after the loop
     grads: tuple[tuple[str, str], ...]  # (param, gradient variable)
 
 
+def _print_size(expr):
+    return ShapePrinter().doprint(expr)
+
+
 def _slice(start, stop, total):
-    printer = ShapePrinter()
-    left = "" if start == 0 else printer.doprint(start)
-    right = "" if sp.expand(stop - total) == 0 else printer.doprint(stop)
+    left = "" if start == 0 else _print_size(start)
+    right = "" if sp.expand(stop - total) == 0 else _print_size(stop)
     return f"{left}:{right}"
 
 
@@ -105,26 +131,58 @@ def _history(name, cell):
     return sequence(name)
 
 
-def _affine(node: Affine, cell, kept) -> AffinePlan:
-    names = [v.name for v in node.inputs]
+def _activation_of(node, cell):
+    """The activation applied directly to affine node ``node`` (``sigmoid`` for z_f), or None."""
+    for n in cell.nodes:
+        if not isinstance(n, Affine) and is_activation(n.expr) and n.expr.args[0] == node.out:
+            return n.expr.func.__name__
+    return None
+
+
+def _order(cell):
+    """The affine maps in slot order: same vectors read, then same activation, adjacent."""
+    affines = list(cell.affines)
+    return sorted(affines, key=lambda a: ([v.name for v in a.inputs],
+                                          _activation_of(a, cell) or "~", affines.index(a)))
+
+
+def _columns(a, cell):
+    """For each vector affine ``a`` reads, its columns in the weight (":H", "H:", ...)."""
+    names = [v.name for v in a.inputs]
     sizes = [D if n == INPUT else H for n in names]
-    blocks, start = [], sp.Integer(0)
-    for j, name in enumerate(names):
-        stop = sp.Add(start, sizes[j], evaluate=False) if start != 0 else sizes[j]
-        cols = "" if len(names) == 1 else _slice(start, stop, sp.Add(*sizes))
-        blocks.append(Block(block(node.weight.name, names, j), node.weight.name, cols,
-                            f"{node.weight.name}[:, {cols}]", name, _history(name, cell)))
+    start, cols = sp.Integer(0), {}
+    for name, size in zip(names, sizes, strict=True):
+        stop = start + size
+        cols[name] = ":" if len(names) == 1 else _slice(start, stop, sp.Add(*sizes))
         start = stop
-    x_block = next((b for b in blocks if b.input == INPUT), None)
-    out = node.out.name
-    return AffinePlan(
-        out, node.weight.name, node.bias.name if node.bias is not None else None, tuple(blocks),
-        x_block, tuple(b for b in blocks if b is not x_block),
-        f"{out}_{INPUT}" if x_block is not None else None,
-        _store(node.out, cell, kept),
-        adjoint(node.weight.name).name,
-        adjoint(node.bias.name).name if node.bias is not None else None,
-        adjoint(out).name, sequence(adjoint(out).name))
+    return cols
+
+
+def _products(order, cell, vector):
+    """The runs of adjacent slots whose affine maps read ``vector``, one Product each."""
+    runs, current = [], []
+    for k, a in enumerate(order):
+        if any(v.name == vector for v in a.inputs):
+            if current and current[-1][0] != k - 1:
+                runs.append(current)
+                current = []
+            current.append((k, a))
+        elif current:
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    products = []
+    for i, run in enumerate(runs):
+        first, last = run[0][0], run[-1][0]
+        suffix = f"_{i + 1}" if len(runs) > 1 else ""
+        parts = tuple(Part(a.weight.name, _columns(a, cell)[vector],
+                           _slice((k - first) * H, (k - first + 1) * H, len(run) * H))
+                      for k, a in run)
+        products.append(Product(vector, _history(vector, cell), f"fused_{vector}{suffix}",
+                                _slice(first * H, (last + 1) * H, len(order) * H), parts,
+                                f"dfused_{vector}{suffix}"))
+    return products
 
 
 def _statement(target, code, store, read):
@@ -134,33 +192,80 @@ def _statement(target, code, store, read):
     return Statement(target, code, store)
 
 
-def _store(symbol, cell, kept):
-    if symbol.name in cell.states:
-        return f"{sequence(symbol.name)}[t + 1]"
-    return f"{sequence(symbol.name)}[t]" if symbol.name in kept else None
-
-
 def lower(derivation: Derivation) -> Plan:
     cell = derivation.cell
     code = CodePrinter()
-    state_values = {prev(s) for s in cell.states} | {sym(s) for s in cell.states}
-    kept = tuple(v.name for v in derivation.cached if v not in state_values)
-    affines = {a.out: _affine(a, cell, kept) for a in cell.affines}
+    order = _order(cell)
+    slot_of = {a.out: k for k, a in enumerate(order)}
+    width = len(order) * H
 
+    def cols(k):
+        return _slice(k * H, (k + 1) * H, width)
+
+    def view(array, k):
+        return array if cols(k) == ":" else f"{array}[:, {cols(k)}]"
+
+    vectors_read = []
+    for a in order:
+        vectors_read += [v.name for v in a.inputs if v.name not in vectors_read]
+    x_products = tuple(_products(order, cell, INPUT))
+    products = {v: _products(order, cell, v) for v in vectors_read if v != INPUT}
+
+    # gates under one activation, adjacent and reading the same vectors: one ufunc call
+    direct = {}  # node -> slot, for n = act(z) with z an affine map
+    for n in cell.nodes:
+        if (not isinstance(n, Affine) and is_activation(n.expr) and n.expr.args[0] in slot_of
+                and n.out.name not in cell.states):  # a state is kept in its own array
+            direct[n.out] = slot_of[n.expr.args[0]]
+    groups, by_slot = [], {k: n for n, k in direct.items()}
+    for k in range(len(order)):
+        if k not in by_slot:
+            continue
+        act = cell_expr(cell, by_slot[k]).func
+        same = (groups and groups[-1][-1] == k - 1 and cell_expr(cell, by_slot[k - 1]).func is act
+                and order[k - 1].inputs == order[k].inputs)
+        if same:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+
+    def activation_op(group):
+        act = cell_expr(cell, by_slot[group[0]]).func
+        entry = REGISTRY[act.__name__]
+        function = entry.name if entry.numpy is not None else f"np.{entry.name}"
+        return Activate(function, _slice(group[0] * H, (group[-1] + 1) * H, width),
+                        tuple((by_slot[k].name, view("A", k)) for k in group))
+
+    state_values = {prev(s) for s in cell.states} | {sym(s) for s in cell.states}
+    kept = tuple(v.name for v in derivation.cached
+                 if v not in state_values and v not in direct and v not in slot_of)
     read_forward = set().union(*(n.expr.free_symbols if not isinstance(n, Affine)
                                  else set(n.inputs) for n in cell.nodes))
-    forward = []
+    read_by_others = set().union(*(set(n.inputs) if isinstance(n, Affine) else
+                                   n.expr.free_symbols for n in cell.nodes if n.out not in direct))
+    forward, done = [], set()
     for node in derivation.forward:
         if isinstance(node, Affine):
-            forward.append(affines[node.out])
+            for v in node.inputs:
+                if v.name != INPUT and v.name not in done:
+                    forward += products[v.name]
+                    done.add(v.name)
+            if node.out in read_by_others:  # read by a node other than its own gate
+                forward.append(Statement(node.out.name, view("Z", slot_of[node.out])))
+        elif node.out in direct:
+            group = next(g for g in groups if direct[node.out] in g)
+            if group[0] == direct[node.out]:
+                forward.append(activation_op(group))
         else:
             forward.append(_statement(node.out.name, code.doprint(node.expr),
                                       _store(node.out, cell, kept), read_forward))
 
     def projected(a):
-        return sp.Add(a.expr, *(matmul(p.source, sym(block(
-            p.affine.weight.name, [v.name for v in p.affine.inputs], p.index)))
-            for p in a.projections))
+        terms = [a.expr]
+        for product in products.get(a.of.name, ()):
+            source = "dZ" if product.cols == ":" else f"dZ[:, {product.cols}]"
+            terms.append(matmul(sym(source), sym(product.matrix)))
+        return sp.Add(*terms)
 
     indexed = {DY: sp.IndexedBase(DY.name)[_T]}
     read_backward = {adjoint(prev(s).name) for s in cell.states}  # carried to step t-1
@@ -170,53 +275,70 @@ def lower(derivation: Derivation) -> Plan:
     backward, vectors = [], []
     for a in derivation.backward:
         if a.of.name == INPUT:
-            continue  # dx is formed after the loop from the kept dz
+            continue  # dx is formed after the loop from dZ
         expr = projected(a).xreplace(indexed)
         if a.of.name in cell.vectors:
             vectors.append((a.of.name, a.out.name, code.doprint(expr)))
             continue
         text = code.doprint(expr) if expr != 0 else "np.zeros((B, H), dtype=dtype)"
-        store = f"{sequence(a.out.name)}[t]" if a.of in affines else None
+        store = None if a.of not in slot_of else (  # written into dZ, never rebinding it
+            "dZ[:]" if cols(slot_of[a.of]) == ":" else view("dZ", slot_of[a.of]))
         backward.append(_statement(a.out.name, text, store, read_backward))
 
+    used = set().union(*(a.expr.free_symbols for a in derivation.backward))
     loads = []
     for v in derivation.cached:
+        if v not in used:
+            continue
         if v.name in cell.states:
             loads.append(Statement(v.name, f"{sequence(v.name)}[t + 1]"))
         elif v in state_values:
             state = next(s for s in cell.states if prev(s) == v)
             loads.append(Statement(v.name, f"{sequence(state)}[t]"))
+        elif v in direct:
+            loads.append(Statement(v.name, view("A", direct[v])))
+        elif v in slot_of:
+            loads.append(Statement(v.name, view("Z", slot_of[v])))
         else:
             loads.append(Statement(v.name, f"{sequence(v.name)}[t]"))
-    used = set().union(*(a.expr.free_symbols for a in derivation.backward))
-    loads = [s for s in loads if sym(s.target) in used]
 
-    x_adjoint = next(a for a in derivation.backward if a.of.name == INPUT)
-    dx = code.doprint(sp.Add(*(matmul(sym(sequence(p.source.name)), sym(
-        affines[p.affine.out].x_block.var)) for p in x_adjoint.projections)))
-
-    grads = []
-    for r in derivation.reductions:
-        grads.append((r.param.name, adjoint(r.param.name).name))
-
-    first = next(a for a in affines.values() if a.x_block is not None)
+    first = next(a for a in order if sym(INPUT) in a.inputs)
+    keep_Z = any(v in slot_of for v in derivation.cached)
+    keep_A = any(v in direct for v in derivation.cached)
     step_loads = tuple(Statement(prev(s).name, f"{sequence(s)}[t]") for s in cell.states
                        if prev(s) in read_forward)
     plan = Plan(
         cell=cell.name, version=__version__, doc=cell.doc, states=cell.states, params=cell.params,
-        shapes=tuple((p, ShapePrinter().doprint(sp.Tuple(*cell.param_shape(p, D, H))))
-                     for p in cell.params),
-        sizes_from=(first.weight, sum(1 for b in first.blocks if b.input != INPUT)),
+        shapes=tuple((p, _print_size(sp.Tuple(*cell.param_shape(p, D, H)))) for p in cell.params),
+        sizes_from=(first.weight.name, sum(1 for v in first.inputs if v.name != INPUT)),
         helpers=tuple((e.name, code.helper(e), e.doc) for e in helpers_used(
             [n.expr for n in cell.nodes if not isinstance(n, Affine)])),
-        text=_docstring(derivation),
-        affines=tuple(affines.values()), forward=tuple(forward), step_loads=step_loads, kept=kept,
-        cache=(INPUT,) + tuple(sequence(n) for n in cell.states + kept),
+        text=_docstring(derivation), width=_print_size(width),
+        slots=tuple(Slot(a.out.name, a.weight.name, a.bias.name if a.bias is not None else None,
+                         cols(k)) for k, a in enumerate(order)),
+        biases=(tuple(f'params["{a.bias.name}"]' if a.bias is not None else "np.zeros(H, dtype)"
+                      for a in order) if any(a.bias is not None for a in order) else ()),
+        x_products=x_products,
+        x_covers_all=len(x_products) == 1 and x_products[0].cols == ":",
+        products=tuple(p for v in vectors_read if v != INPUT for p in products[v]),
+        forward=tuple(forward), activates=bool(groups), step_loads=step_loads, kept=kept,
+        cache=(INPUT,) + tuple(sequence(n) for n in cell.states + kept)
+        + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if keep_A else ()),
         loads=tuple(loads), backward=tuple(backward), vectors=tuple(vectors),
         carries=tuple((s, next_adjoint(s).name, adjoint(prev(s).name).name) for s in cell.states),
-        dx=dx, grads=tuple(grads))
+        grads=tuple((r.param.name, adjoint(r.param.name).name) for r in derivation.reductions))
     _check_names(plan, cell)
     return plan
+
+
+def cell_expr(cell, symbol):
+    return next(n.expr for n in cell.nodes if n.out == symbol)
+
+
+def _store(symbol, cell, kept):
+    if symbol.name in cell.states:
+        return f"{sequence(symbol.name)}[t + 1]"
+    return f"{sequence(symbol.name)}[t]" if symbol.name in kept else None
 
 
 def _docstring(derivation):
@@ -242,14 +364,11 @@ def _check_names(plan, cell):
         claim(node.out.name, "a value of the cell")
     for name in [prev(s).name for s in cell.states] + list(cell.params):
         claim(name, "a value of the cell")
-    for a in plan.affines:
-        for b in a.blocks:
-            if b.var != a.weight:  # a weight that reads one vector is its own block
-                claim(b.var, f"the {b.input} block of {a.weight}")
-        claim(a.dz_history, f"dz of {a.out} at every step")
-        if a.hoisted:
-            claim(a.hoisted, f"the x part of {a.out}")
-        claim(a.grad, f"the gradient of {a.weight}")
+    for product in plan.x_products + plan.products:
+        claim(product.matrix, f"the blocks that read {product.vector}")
+        claim(product.grad, f"the gradient of the blocks that read {product.vector}")
+    for slot in plan.slots:
+        claim(adjoint(slot.weight).name, f"the gradient of {slot.weight}")
     for name in plan.kept:
         claim(sequence(name), f"{name} at every step")
     for s in plan.states:
