@@ -186,6 +186,8 @@ def forward(params, x, state0=None):
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
     fused_x, fused_Gamma_r_a_prev, fused_a_prev = _fused(params, D, H)
+    fused_Gamma_r_a_prev_T = np.ascontiguousarray(fused_Gamma_r_a_prev.T)  # row-major for the loop
+    fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
     # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
     Z_seq = x @ fused_x.T
@@ -197,11 +199,11 @@ def forward(params, x, state0=None):
     for t in range(T):
         a_prev = a_seq[t]
         Z, A = Z_seq[t], A_seq[t]
-        Z[:, H:] += a_prev @ fused_a_prev.T
+        Z[:, H:] += a_prev @ fused_a_prev_T
         A[:, H:] = sigmoid(Z[:, H:])
         Gamma_u, Gamma_r = A[:, H:2*H], A[:, 2*H:]
         Gamma_r_a_prev = Gamma_r_a_prev_seq[t] = Gamma_r*a_prev
-        Z[:, :H] += Gamma_r_a_prev @ fused_Gamma_r_a_prev.T
+        Z[:, :H] += Gamma_r_a_prev @ fused_Gamma_r_a_prev_T
         np.tanh(Z[:, :H], out=A[:, :H])
         c_tilde = A[:, :H]
         a_seq[t + 1] = Gamma_u*c_tilde + a_prev*(1 - Gamma_u)

@@ -192,6 +192,7 @@ def forward(params, x, state0=None):
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
     fused_x, fused_a_prev = _fused(params, D, H)
+    fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
     # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
     Z_seq = np.zeros((T, B, 4*H), dtype=dtype)
@@ -204,7 +205,7 @@ def forward(params, x, state0=None):
     for t in range(T):
         a_prev = a_seq[t]
         Z, A = Z_seq[t], A_seq[t]
-        Z[:, :3*H] += a_prev @ fused_a_prev.T
+        Z[:, :3*H] += a_prev @ fused_a_prev_T
         A[:, H:3*H] = sigmoid(Z[:, H:3*H])
         Gamma_r, Gamma_u = A[:, H:2*H], A[:, 2*H:3*H]
         z_in = Z[:, 3*H:]

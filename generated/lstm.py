@@ -199,6 +199,7 @@ def forward(params, x, state0=None):
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
     fused_x, fused_a_prev = _fused(params, D, H)
+    fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
     # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
     Z_seq = x @ fused_x.T
@@ -213,7 +214,7 @@ def forward(params, x, state0=None):
         a_prev = a_seq[t]
         c_prev = c_seq[t]
         Z, A = Z_seq[t], A_seq[t]
-        Z += a_prev @ fused_a_prev.T
+        Z += a_prev @ fused_a_prev_T
         A[:, :3*H] = sigmoid(Z[:, :3*H])
         Gamma_f, Gamma_u, Gamma_o = A[:, :H], A[:, H:2*H], A[:, 2*H:3*H]
         np.tanh(Z[:, 3*H:], out=A[:, 3*H:])

@@ -211,6 +211,7 @@ def forward(params, x, state0=None):
     p_u = params["p_u"]
     p_o = params["p_o"]
     fused_x, fused_a_prev = _fused(params, D, H)
+    fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
     # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
     Z_seq = x @ fused_x.T
@@ -228,7 +229,7 @@ def forward(params, x, state0=None):
         a_prev = a_seq[t]
         c_prev = c_seq[t]
         Z, A = Z_seq[t], A_seq[t]
-        Z += a_prev @ fused_a_prev.T
+        Z += a_prev @ fused_a_prev_T
         z_f = Z[:, H:2*H]
         z_Gamma_f = c_prev*p_f + z_f
         Gamma_f = Gamma_f_seq[t] = sigmoid(z_Gamma_f)

@@ -175,6 +175,8 @@ def forward(params, x, state0=None):
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
     fused_x, fused_Gamma_f_a_prev, fused_a_prev = _fused(params, D, H)
+    fused_Gamma_f_a_prev_T = np.ascontiguousarray(fused_Gamma_f_a_prev.T)  # row-major for the loop
+    fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
     # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
     Z_seq = x @ fused_x.T
@@ -186,11 +188,11 @@ def forward(params, x, state0=None):
     for t in range(T):
         a_prev = a_seq[t]
         Z, A = Z_seq[t], A_seq[t]
-        Z[:, H:] += a_prev @ fused_a_prev.T
+        Z[:, H:] += a_prev @ fused_a_prev_T
         A[:, H:] = sigmoid(Z[:, H:])
         Gamma_f = A[:, H:]
         Gamma_f_a_prev = Gamma_f_a_prev_seq[t] = Gamma_f*a_prev
-        Z[:, :H] += Gamma_f_a_prev @ fused_Gamma_f_a_prev.T
+        Z[:, :H] += Gamma_f_a_prev @ fused_Gamma_f_a_prev_T
         np.tanh(Z[:, :H], out=A[:, :H])
         c_tilde = A[:, :H]
         a_seq[t + 1] = Gamma_f*c_tilde + a_prev*(1 - Gamma_f)

@@ -155,6 +155,7 @@ def forward(params, x, state0=None):
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
     fused_x, fused_a_prev = _fused(params, D, H)
+    fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
     # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
     Z_seq = x @ fused_x.T
@@ -164,7 +165,7 @@ def forward(params, x, state0=None):
     for t in range(T):
         a_prev = a_seq[t]
         Z = Z_seq[t]
-        Z += a_prev @ fused_a_prev.T
+        Z += a_prev @ fused_a_prev_T
         z_a = Z
         a_seq[t + 1] = np.tanh(z_a)
 
