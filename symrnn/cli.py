@@ -138,6 +138,18 @@ def _verify(args):
     return 1 if failed else 0
 
 
+def _bench(args):
+    import runpy
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+    if not script.is_file():
+        raise UsageError("symrnn bench runs benchmarks/bench.py from a checkout of the repository "
+                         "(pip install -e . there); this installation has none")
+    bench = runpy.run_path(str(script))
+    argv = ["--cells", *args.cells, "--configs", args.configs, "--repeats", str(args.repeats)]
+    return bench["main"](argv + (["--out", args.out] if args.out else []))
+
+
 def _list(args):
     import sympy as sp
 
@@ -198,6 +210,19 @@ def parser():
     ver.add_argument("--steps", type=int, default=2, metavar="K",
                      help="how many steps to unroll (default 2)")
     ver.set_defaults(run=_verify)
+
+    ben = sub.add_parser("bench", help="time generated modules against NumPy, PyTorch, the peak",
+                         description="A thin front end to benchmarks/bench.py (in a checkout).\n\n"
+                                     "example:\n  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
+                                     "symrnn bench lstm --configs small",
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    ben.add_argument("cells", nargs="+", metavar="CELL", help="cells to time (names or files)")
+    ben.add_argument("--configs", choices=("small", "all"), default="all",
+                     help="small: two quick configurations; all (default): the five of the issue")
+    ben.add_argument("--repeats", type=int, default=5, help="rounds; the median is reported")
+    ben.add_argument("--out", metavar="FILE", help="the Markdown report (default: "
+                                                   "benchmarks/results.md)")
+    ben.set_defaults(run=_bench)
 
     lst = sub.add_parser("list", help="the cells, with their states and parameters",
                          description="Lists the built-in cells with their states and parameter "

@@ -1,0 +1,375 @@
+"""env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench.py
+
+(Those two variables halve NumPy's matmul speed on this machine; never change them in tests or CI.)
+symrnn's generated modules against a naive NumPy reference, PyTorch, JAX and the BLAS's own peak.
+One timing: forward + backward of loss = sum(y * G), G fixed and random (dy = G), float32, x
+(T, B, D); calls repeated until they fill 30 ms, divided by their number. After a warm-up call
+each, the implementations take turns in every round, 0.15 s apart (spinning BLAS/OpenMP threads
+slow the next one otherwise); the table gives the median over the rounds (--repeats).
+"""
+
+import argparse
+import datetime
+import importlib
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import symrnn
+import symrnn.interop
+
+
+def optional(name):
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+threadpoolctl, torch, jax, jnp = map(optional, ("threadpoolctl", "torch", "jax", "jax.numpy"))
+if jax:
+    jax.config.update("jax_enable_x64", True)  # for the float64 check; float32 stays float32
+
+ROOT = Path(__file__).resolve().parent.parent
+CELLS = ("lstm", "gru", "gru_torch", "lstm_peephole", "mgu", "rnn")
+CONFIGS = [(100, 32, 64, 128), (100, 64, 256, 512), (1000, 1, 8, 32), (10000, 1, 8, 32),
+           (50, 128, 512, 1024)]  # (T, B, D, H)
+SMALL = [CONFIGS[0], CONFIGS[2]]
+BURST, PAUSE = 0.030, 0.15
+
+
+def burst(fn):
+    """Seconds per call of fn, over as many calls as fill BURST seconds."""
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < BURST or not calls:
+        fn()
+        calls += 1
+    return elapsed / calls
+
+
+def race(impls, repeats):
+    """{name: median seconds per call}: a warm-up call each, then `repeats` round-robin rounds."""
+    times = {name: [] for name in impls}
+    for fn in impls.values():
+        fn()
+    for _ in range(repeats):
+        for name, fn in impls.items():
+            time.sleep(PAUSE)
+            times[name].append(burst(fn))
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+# The naive reference: the seed's equations as course notes write them, batch in columns (x is
+# (T, D, B), dy (T, H, B)), one np.dot per gate per step, weight gradients summed inside the loop.
+
+def sigmoid(z):
+    return 1 / (1 + np.exp(-z))
+
+
+def naive_lstm(p, x, dy):
+    (T, _, B), H = x.shape, p["b_f"].shape[0]  # x: (T, D, B)
+    a, c = np.zeros((H, B), x.dtype), np.zeros((H, B), x.dtype)
+    y, caches = np.empty((T, H, B), x.dtype), []
+    for t in range(T):
+        concat = np.concatenate([a, x[t]])
+        f = sigmoid(np.dot(p["W_f"], concat) + p["b_f"][:, None])
+        u = sigmoid(np.dot(p["W_u"], concat) + p["b_u"][:, None])
+        c_tilde = np.tanh(np.dot(p["W_c"], concat) + p["b_c"][:, None])
+        o = sigmoid(np.dot(p["W_o"], concat) + p["b_o"][:, None])
+        c_next = f * c + u * c_tilde
+        caches.append((a, c, c_next, x[t], f, u, c_tilde, o))
+        c, a = c_next, o * np.tanh(c_next)
+        y[t] = a
+    grads = {name: np.zeros_like(value) for name, value in p.items()}
+    dx, da_next, dc_next = np.empty_like(x), np.zeros_like(a), np.zeros_like(c)
+    for t in reversed(range(T)):
+        a_prev, c_prev, c, xt, f, u, c_tilde, o = caches[t]
+        da = dy[t] + da_next
+        dc = dc_next + da * o * (1 - np.tanh(c) ** 2)
+        dz = {"o": da * np.tanh(c) * o * (1 - o), "c": dc * u * (1 - c_tilde ** 2),
+              "u": dc * c_tilde * u * (1 - u), "f": dc * c_prev * f * (1 - f)}
+        concat, dconcat = np.concatenate([a_prev, xt]), 0
+        for k, dz_k in dz.items():
+            grads["W_" + k] += np.dot(dz_k, concat.T)
+            grads["b_" + k] += np.sum(dz_k, axis=1)
+            dconcat = dconcat + np.dot(p["W_" + k].T, dz_k)
+        da_next, dc_next, dx[t] = dconcat[:H], dc * f, dconcat[H:]
+    return y, grads, dx, {"a": da_next, "c": dc_next}
+
+
+def naive_gru(p, x, dy):
+    (T, _, B), H = x.shape, p["b_u"].shape[0]  # x: (T, D, B)
+    a = np.zeros((H, B), x.dtype)
+    y, caches = np.empty((T, H, B), x.dtype), []
+    for t in range(T):
+        concat = np.concatenate([a, x[t]])
+        u = sigmoid(np.dot(p["W_u"], concat) + p["b_u"][:, None])
+        r = sigmoid(np.dot(p["W_r"], concat) + p["b_r"][:, None])
+        c_tilde = np.tanh(np.dot(p["W_c"], np.concatenate([r * a, x[t]])) + p["b_c"][:, None])
+        caches.append((a, x[t], u, r, c_tilde))
+        a = y[t] = u * c_tilde + (1 - u) * a
+    grads = {name: np.zeros_like(value) for name, value in p.items()}
+    dx, da_next = np.empty_like(x), np.zeros_like(a)
+    for t in reversed(range(T)):
+        a_prev, xt, u, r, c_tilde = caches[t]
+        da = dy[t] + da_next
+        dz_c = da * u * (1 - c_tilde ** 2)
+        dz_u = da * (c_tilde - a_prev) * u * (1 - u)
+        dconcat_r = np.dot(p["W_c"].T, dz_c)
+        dz_r = dconcat_r[:H] * a_prev * r * (1 - r)
+        concat, concat_r = np.concatenate([a_prev, xt]), np.concatenate([r * a_prev, xt])
+        for k, dz_k, v in (("c", dz_c, concat_r), ("u", dz_u, concat), ("r", dz_r, concat)):
+            grads["W_" + k] += np.dot(dz_k, v.T)
+            grads["b_" + k] += np.sum(dz_k, axis=1)
+        dconcat = np.dot(p["W_u"].T, dz_u) + np.dot(p["W_r"].T, dz_r)
+        da_next = da * (1 - u) + dconcat_r[:H] * r + dconcat[:H]
+        dx[t] = dconcat_r[H:] + dconcat[H:]
+    return y, grads, dx, {"a": da_next}
+
+
+NAIVE = {"lstm": naive_lstm, "gru": naive_gru}
+
+
+class PeepholeLSTM(torch.nn.Module if torch else object):
+    """lstm_peephole as a researcher writes a new cell in PyTorch: one step, looped in Python."""
+
+    def __init__(self, p):
+        super().__init__()
+        param = lambda v: torch.nn.Parameter(torch.from_numpy(np.array(v)))  # noqa: E731
+        self.W = param(np.concatenate([p[f"W_{k}"] for k in "fuco"]))  # (4H, H + D)
+        self.b = param(np.concatenate([p[f"b_{k}"] for k in "fuco"]))
+        self.p_f, self.p_u, self.p_o = param(p["p_f"]), param(p["p_u"]), param(p["p_o"])
+
+    def forward(self, x):
+        H, ys = self.p_f.shape[0], []
+        a = c = x.new_zeros(x.shape[1], H)
+        for x_t in x:
+            z = torch.nn.functional.linear(torch.cat([a, x_t], 1), self.W, self.b)
+            z_f, z_u, z_c, z_o = z.split(H, 1)
+            f, u = torch.sigmoid(z_f + self.p_f * c), torch.sigmoid(z_u + self.p_u * c)
+            c = f * c + u * torch.tanh(z_c)
+            a = torch.sigmoid(z_o + self.p_o * c) * torch.tanh(c)
+            ys.append(a)
+        return torch.stack(ys)
+
+
+def torch_run(module, x, G):
+    xt, gt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(G)
+
+    def run():
+        module.zero_grad(set_to_none=True)
+        xt.grad = None
+        y = module(xt)
+        y = y[0] if isinstance(y, tuple) else y  # nn.LSTM / nn.GRU return (y, state)
+        y.backward(gt)
+        return y.detach().numpy(), xt.grad.numpy()
+    return run
+
+
+def jax_lstm_run(p, x, G):
+    """jit(value_and_grad) over lax.scan; the first call (the warm-up) compiles."""
+    Wb = (jnp.concatenate([p[f"W_{k}"] for k in "fuco"]),
+          jnp.concatenate([p[f"b_{k}"] for k in "fuco"]))
+    H, Gj, xj = p["b_f"].shape[0], jnp.asarray(G), jnp.asarray(x)
+
+    def loss(Wb, x):
+        def step(state, x_t):
+            z = jnp.concatenate([state[0], x_t], 1) @ Wb[0].T + Wb[1]
+            z_f, z_u, z_c, z_o = jnp.split(z, 4, axis=1)
+            c = jax.nn.sigmoid(z_f) * state[1] + jax.nn.sigmoid(z_u) * jnp.tanh(z_c)
+            a = jax.nn.sigmoid(z_o) * jnp.tanh(c)
+            return (a, c), a
+        zeros = jnp.zeros((x.shape[1], H), x.dtype)
+        y = jax.lax.scan(step, (zeros, zeros), x)[1]
+        return jnp.sum(y * Gj), y
+
+    fn = jax.jit(jax.value_and_grad(loss, argnums=(0, 1), has_aux=True))
+
+    def run():
+        (_, y), (_, dx) = jax.block_until_ready(fn(Wb, xj))
+        return y, dx
+    return run
+
+
+def implementations(cell, mod, params, x, G):
+    """{name: run}, each run computing forward + backward and returning (y, dx) as (T, B, ...)."""
+    def run_symrnn():
+        y, _, cache = mod.forward(params, x)
+        return y, mod.backward(params, cache, G)[1]
+    impls = {"symrnn": run_symrnn}
+    if cell in NAIVE:
+        xc, Gc = (np.ascontiguousarray(v.transpose(0, 2, 1)) for v in (x, G))
+        impls["naive"] = lambda: [v.transpose(0, 2, 1) for v in NAIVE[cell](params, xc, Gc)[::2]]
+    if torch and cell in ("lstm", "gru_torch"):
+        impls["torch"] = torch_run(symrnn.interop.to_torch(cell, params), x, G)
+    if torch and cell == "lstm_peephole":
+        impls["torch"] = torch_run(PeepholeLSTM(params), x, G)
+    if jax and cell == "lstm":
+        impls["jax"] = jax_lstm_run(params, x, G)
+    return impls
+
+
+def check(cells, modules):
+    """Every other implementation against symrnn once, in float64 at small sizes, to 1e-8."""
+    rng, (T, B, D, H), done = np.random.default_rng(1), (5, 3, 4, 6), []
+    close = lambda a, b, what: np.testing.assert_allclose(a, b, 1e-8, 1e-8, err_msg=what)  # noqa: E731
+    x, G = rng.standard_normal((T, B, D)), rng.standard_normal((T, B, H))
+    for cell in cells:
+        params = modules[cell].init_params(D, H, rng=2, dtype=np.float64)
+        y, _, cache = modules[cell].forward(params, x)
+        grads, dx, dstate0 = modules[cell].backward(params, cache, G)
+        for name, run in list(implementations(cell, modules[cell], params, x, G).items())[1:]:
+            y_ref, dx_ref = map(np.asarray, run())
+            close(y_ref, y, f"{name} {cell}: y")
+            close(dx_ref, dx, f"{name} {cell}: dx")
+            done.append(f"{name} {cell}")
+        if cell in NAIVE:  # and every gradient of the naive reference
+            _, g_ref, _, d0_ref = NAIVE[cell](params, x.transpose(0, 2, 1), G.transpose(0, 2, 1))
+            for k in grads:
+                close(g_ref[k], grads[k], f"naive {cell}: {k}")
+            for s in dstate0:
+                close(d0_ref[s].T, dstate0[s], f"naive {cell}: dstate0[{s!r}]")
+    return done
+
+
+def peak_gflops(repeats, n=2048):
+    a, b = np.random.default_rng(0).standard_normal((2, n, n), dtype=np.float32)
+    a @ b
+    return 2 * n ** 3 / statistics.median(burst(lambda: a @ b) for _ in range(repeats)) / 1e9
+
+
+def cli_timings(rounds=15):
+    """(ms for `symrnn generate --all`, median of 3; ms to import generated.lstm beyond numpy)."""
+    def timed(*argv, cwd):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, *argv], cwd=cwd, check=True, capture_output=True)
+        return time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        gen = []
+        for _ in range(3):
+            shutil.rmtree(Path(tmp) / "generated", ignore_errors=True)
+            gen.append(timed("-m", "symrnn", "generate", "--all", cwd=tmp))
+        # a warm-up (writes the .pyc) that checks the import finds ./generated
+        timed("-c", "import os, generated.lstm as m; assert m.__file__.startswith(os.getcwd())",
+              cwd=tmp)
+        imports = {"numpy": [], "generated.lstm": []}
+        for _ in range(rounds):
+            for name, ts in imports.items():
+                ts.append(timed("-c", f"import {name}", cwd=tmp))
+    numpy_s, lstm_s = (statistics.median(ts) for ts in imports.values())
+    return 1e3 * statistics.median(gen), 1e3 * (lstm_s - numpy_s)
+
+
+def blas():
+    """(NumPy's BLAS as threadpoolctl reports it, its thread count)."""
+    pools = [p for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"] \
+        if threadpoolctl else []
+    pool = next((p for p in pools if "numpy" in p["filepath"]), pools[0] if pools else None)
+    if pool is None:
+        return ("unknown: threadpoolctl reports no BLAS" if threadpoolctl else "unknown: "
+                "threadpoolctl is missing (pip install threadpoolctl)"), os.cpu_count()
+    keys = ("internal_api", "version", "architecture", "num_threads")
+    return ", ".join(f"{k}={pool.get(k)}" for k in keys), pool["num_threads"]
+
+
+def busy(seconds=0.5):
+    """The fraction of the CPUs that other processes kept busy over `seconds` (/proc/stat)."""
+    def ticks():  # (all, idle + iowait) on the first line of /proc/stat
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        return sum(values), values[3] + values[4]
+    try:
+        (all0, idle0), _, (all1, idle1) = ticks(), time.sleep(seconds), ticks()
+    except OSError:  # not Linux
+        return float("nan")
+    return 1 - (idle1 - idle0) / max(all1 - all0, 1)
+
+
+def markdown_table(rows):
+    cols = ["cell", "config (T, B, D, H)", "symrnn ms", "naive ms", "torch ms",
+            *(["jax ms"] if jax else []), "torch/symrnn", "naive/symrnn", "GFLOP/s", "% peak"]
+    cells = [[row.get(c, "—") for c in cols] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
+    line = lambda vs: "| " + " | ".join(map(str.ljust, vs, widths)) + " |"  # noqa: E731
+    return "\n".join([line(cols), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cells", nargs="+", default=list(CELLS))
+    parser.add_argument("--configs", choices=("small", "all"), default="all")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if var in os.environ:
+            print(f"warning: {var} is set; it slows NumPy's matmul (run with env -u {var})")
+    kernel, threads = blas()
+    if torch:
+        torch.set_num_threads(threads)
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    cpu = next((ln.split(":")[1].strip() for ln in cpuinfo.splitlines() if "model name" in ln), "?")
+    info = {"date": datetime.datetime.now().isoformat(timespec="seconds"),
+            "command": "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
+                       + shlex.join(["python", "benchmarks/bench.py", *argv]),
+            "CPU": f"{cpu}, {os.cpu_count()} logical CPUs", "threads": threads, "BLAS": kernel,
+            "versions": f"symrnn {symrnn.__version__}, NumPy {np.__version__}, "
+                        f"torch {torch.__version__ if torch else 'not installed'}, "
+                        f"jax {jax.__version__ if jax else 'not installed (skipped)'}",
+            "CPU busy before the start": f"{(cpu_busy := busy()):.0%}"}
+    for key, value in info.items():
+        print(f"{key}: {value}")
+    if cpu_busy > 0.05:
+        print("warning: other processes are using the CPU; the timings will be noisy")
+
+    modules = {cell: symrnn.load(cell) for cell in args.cells}  # what the generator makes now
+    print("agree with symrnn (float64, 1e-8):", ", ".join(check(args.cells, modules)))
+    peak = peak_gflops(args.repeats)
+    print(f"peak: {peak:.1f} GFLOP/s")
+    rows, rng = [], np.random.default_rng(0)
+    for cell in args.cells:
+        for T, B, D, H in SMALL if args.configs == "small" else CONFIGS:
+            params = modules[cell].init_params(D, H, rng=0, dtype=np.float32)
+            x = rng.standard_normal((T, B, D), dtype=np.float32)
+            G = rng.standard_normal((T, B, H), dtype=np.float32)
+            impls = implementations(cell, modules[cell], params, x, G)
+            ms = {k: 1e3 * s for k, s in race(impls, args.repeats).items()}
+            flops = 6 * T * B * sum(v.size for v in params.values() if v.ndim == 2)
+            gflops = flops / ms["symrnn"] / 1e6
+            row = {"cell": cell, "config (T, B, D, H)": f"({T}, {B}, {D}, {H})",
+                   "GFLOP/s": f"{gflops:.1f}", "% peak": f"{100 * gflops / peak:.0f}%"}
+            row.update({f"{k} ms": f"{v:.3g}" for k, v in ms.items()})
+            row.update({f"{k}/symrnn": f"{ms[k] / ms['symrnn']:.2f}" for k in ("naive", "torch")
+                        if k in ms})
+            rows.append(row)
+            print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+    gen_ms, import_ms = cli_timings()
+    notes = [f"peak: {peak:.1f} GFLOP/s (NumPy float32 2048x2048 @ 2048x2048, median)",
+             f"`symrnn generate --all`: {gen_ms:.0f} ms (median of 3); "
+             f"`import generated.lstm`: {import_ms:.1f} ms beyond `import numpy`"]
+    table = markdown_table(rows)
+    print("\n" + table + "\n\n" + "\n".join(notes))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("# symrnn benchmark\n\n" + "".join(f"- {k}: {v}\n" for k, v in info.items())
+                        + "".join(f"- {n}\n" for n in notes) + "\n" + table + "\n\n" + LEGEND)
+    print(f"wrote {args.out}")
+
+
+LEGEND = """\
+ms per forward + backward (float32), median over rounds. naive: course-notes NumPy (a matmul per
+gate per step, dW summed in the loop). torch: nn.LSTM, nn.GRU (gru_torch), a Python-loop
+nn.Module (lstm_peephole). Ratio > 1: symrnn is faster. GFLOP/s: symrnn's GEMM FLOPs, 6·T·B·Σ|W|
+(forward, dW, input/state gradients), per second; % peak: of the measured matmul peak.
+"""
+
+if __name__ == "__main__":
+    main()
