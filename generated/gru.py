@@ -189,24 +189,28 @@ def forward(params, x, state0=None):
     fused_Gamma_r_a_prev_T = np.ascontiguousarray(fused_Gamma_r_a_prev.T)  # row-major for the loop
     fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
-    # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
-    Z_seq = x @ fused_x.T
-    Z_seq += np.concatenate([params["b_c"], params["b_u"], params["b_r"]])
     A_seq = np.empty((T, B, 3*H), dtype=dtype)  # the gates, activated
     a_seq = np.empty((T + 1, B, H), dtype=dtype)
     a_seq[0] = state0["a"]
     Gamma_r_a_prev_seq = np.empty((T, B, H), dtype=dtype)
-    for t in range(T):
-        a_prev = a_seq[t]
-        Z, A = Z_seq[t], A_seq[t]
-        Z[:, H:] += a_prev @ fused_a_prev_T
-        A[:, H:] = sigmoid(Z[:, H:])
-        Gamma_u, Gamma_r = A[:, H:2*H], A[:, 2*H:]
-        Gamma_r_a_prev = Gamma_r_a_prev_seq[t] = Gamma_r*a_prev
-        Z[:, :H] += Gamma_r_a_prev @ fused_Gamma_r_a_prev_T
-        np.tanh(Z[:, :H], out=A[:, :H])
-        c_tilde = A[:, :H]
-        a_seq[t + 1] = Gamma_u*c_tilde + a_prev*(1 - Gamma_u)
+    K = _chunk(T, B)  # the input's products are formed K steps at a time, into one buffer
+    Z_seq = np.empty((K, B, 3*H), dtype=dtype)  # every pre-activation of a step
+    bias = np.concatenate([params["b_c"], params["b_u"], params["b_r"]])
+    for t0 in range(0, T, max(K, 1)):
+        steps = min(K, T - t0)
+        np.matmul(x[t0:t0 + steps], fused_x.T, out=Z_seq[:steps])
+        Z_seq[:steps] += bias
+        for t in range(t0, t0 + steps):
+            a_prev = a_seq[t]
+            Z, A = Z_seq[t - t0], A_seq[t]
+            Z[:, H:] += a_prev @ fused_a_prev_T
+            A[:, H:] = sigmoid(Z[:, H:])
+            Gamma_u, Gamma_r = A[:, H:2*H], A[:, 2*H:]
+            Gamma_r_a_prev = Gamma_r_a_prev_seq[t] = Gamma_r*a_prev
+            Z[:, :H] += Gamma_r_a_prev @ fused_Gamma_r_a_prev_T
+            np.tanh(Z[:, :H], out=A[:, :H])
+            c_tilde = A[:, :H]
+            a_seq[t + 1] = Gamma_u*c_tilde + a_prev*(1 - Gamma_u)
 
     cache = {
         "x": x,
@@ -228,6 +232,15 @@ def _check_cache(cache, D, H, dtype):
         width = 3*H if key in ("Z_seq", "A_seq") else H
         _check(cache[key], f"cache[{key!r}]", (steps, B, width), dtype)
     return T, B
+
+
+_ROWS = 4096  # rows (steps x batch) per chunk of steps
+
+
+def _chunk(T, B):
+    """How many steps to treat at once: about _ROWS rows, enough for efficient matrix products,
+    few enough that the per-chunk buffers stay a fraction of the cache."""
+    return max(1, min(T, _ROWS // B))
 
 
 def _sum_over_steps(dz_seq, v_seq):
@@ -252,30 +265,40 @@ def backward(params, cache, dy, dstate_T=None):
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
     fused_x, fused_Gamma_r_a_prev, fused_a_prev = _fused(params, D, H)
 
-    dZ_seq = np.empty((T, B, 3*H), dtype=dtype)  # the gradient of every pre-activation
     da_next = dstate_T["a"]
-    for t in reversed(range(T)):
-        A, dZ = A_seq[t], dZ_seq[t]
-        a_prev = a_seq[t]
-        Gamma_u = A[:, H:2*H]
-        Gamma_r = A[:, 2*H:]
-        c_tilde = A[:, :H]
-        da = da_next + dy[t]
-        dc_tilde = Gamma_u*da
-        dZ[:, :H] = dc_tilde*(1 - c_tilde**2)
-        dGamma_r_a_prev = dZ[:, :H] @ fused_Gamma_r_a_prev
-        dGamma_r = a_prev*dGamma_r_a_prev
-        dZ[:, 2*H:] = Gamma_r*dGamma_r*(1 - Gamma_r)
-        dGamma_u = da*(-a_prev + c_tilde)
-        dZ[:, H:2*H] = Gamma_u*dGamma_u*(1 - Gamma_u)
-        da_prev = Gamma_r*dGamma_r_a_prev + da*(1 - Gamma_u) + dZ[:, H:] @ fused_a_prev
-        da_next = da_prev
-
-    # Parameter gradients: sums over the steps, one matrix product per vector read.
-    dfused_x = _sum_over_steps(dZ_seq, x)
-    dfused_Gamma_r_a_prev = _sum_over_steps(dZ_seq[:, :, :H], Gamma_r_a_prev_seq)
-    dfused_a_prev = _sum_over_steps(dZ_seq[:, :, H:], a_seq[:-1])
-    db = dZ_seq.sum(axis=(0, 1))
+    # Parameter gradients are sums over the steps: one matrix product per vector read and chunk
+    # of K steps, whose dZ is kept in one buffer.
+    dfused_x = np.zeros_like(fused_x)
+    dfused_Gamma_r_a_prev = np.zeros_like(fused_Gamma_r_a_prev)
+    dfused_a_prev = np.zeros_like(fused_a_prev)
+    db = np.zeros(3*H, dtype=dtype)
+    dx = np.empty_like(x)
+    K = _chunk(T, B)
+    dZ_seq = np.empty((K, B, 3*H), dtype=dtype)  # the gradient of every pre-activation
+    for t1 in range(T, 0, -K):
+        t0 = max(t1 - K, 0)
+        for t in reversed(range(t0, t1)):
+            A, dZ = A_seq[t], dZ_seq[t - t0]
+            a_prev = a_seq[t]
+            Gamma_u = A[:, H:2*H]
+            Gamma_r = A[:, 2*H:]
+            c_tilde = A[:, :H]
+            da = da_next + dy[t]
+            dc_tilde = Gamma_u*da
+            dZ[:, :H] = dc_tilde*(1 - c_tilde**2)
+            dGamma_r_a_prev = dZ[:, :H] @ fused_Gamma_r_a_prev
+            dGamma_r = a_prev*dGamma_r_a_prev
+            dZ[:, 2*H:] = Gamma_r*dGamma_r*(1 - Gamma_r)
+            dGamma_u = da*(-a_prev + c_tilde)
+            dZ[:, H:2*H] = Gamma_u*dGamma_u*(1 - Gamma_u)
+            da_prev = Gamma_r*dGamma_r_a_prev + da*(1 - Gamma_u) + dZ[:, H:] @ fused_a_prev
+            da_next = da_prev
+        dZ_chunk = dZ_seq[:t1 - t0]
+        dfused_x += _sum_over_steps(dZ_chunk, x[t0:t1])
+        dfused_Gamma_r_a_prev += _sum_over_steps(dZ_chunk[:, :, :H], Gamma_r_a_prev_seq[t0:t1])
+        dfused_a_prev += _sum_over_steps(dZ_chunk[:, :, H:], a_seq[t0:t1])
+        db += dZ_chunk.sum(axis=(0, 1))
+        dx[t0:t1] = dZ_chunk @ fused_x
     dW_c = np.empty_like(params["W_c"])
     dW_u = np.empty_like(params["W_u"])
     dW_r = np.empty_like(params["W_r"])
@@ -288,7 +311,6 @@ def backward(params, cache, dy, dstate_T=None):
     db_c = db[:H]
     db_u = db[H:2*H]
     db_r = db[2*H:]
-    dx = dZ_seq @ fused_x
     grads = {
         "W_u": dW_u,
         "b_u": db_u,

@@ -194,25 +194,29 @@ def forward(params, x, state0=None):
     fused_x, fused_a_prev = _fused(params, D, H)
     fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
-    # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
-    Z_seq = np.zeros((T, B, 4*H), dtype=dtype)
-    Z_seq[:, :, H:] = x @ fused_x.T
-    Z_seq += np.concatenate([params["b_hn"], params["b_r"], params["b_u"], params["b_in"]])
     A_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gates, activated
     a_seq = np.empty((T + 1, B, H), dtype=dtype)
     a_seq[0] = state0["a"]
     n_seq = np.empty((T, B, H), dtype=dtype)
-    for t in range(T):
-        a_prev = a_seq[t]
-        Z, A = Z_seq[t], A_seq[t]
-        Z[:, :3*H] += a_prev @ fused_a_prev_T
-        A[:, H:3*H] = sigmoid(Z[:, H:3*H])
-        Gamma_r, Gamma_u = A[:, H:2*H], A[:, 2*H:3*H]
-        z_in = Z[:, 3*H:]
-        z_hn = Z[:, :H]
-        z_n = Gamma_r*z_hn + z_in
-        n = n_seq[t] = np.tanh(z_n)
-        a_seq[t + 1] = Gamma_u*a_prev + n*(1 - Gamma_u)
+    K = T  # the pre-activations are kept for backward: all steps at once
+    Z_seq = np.empty((K, B, 4*H), dtype=dtype)  # every pre-activation of a step
+    bias = np.concatenate([params["b_hn"], params["b_r"], params["b_u"], params["b_in"]])
+    for t0 in range(0, T, max(K, 1)):
+        steps = min(K, T - t0)
+        Z_seq[:steps] = 0
+        np.matmul(x[t0:t0 + steps], fused_x.T, out=Z_seq[:steps, :, H:])
+        Z_seq[:steps] += bias
+        for t in range(t0, t0 + steps):
+            a_prev = a_seq[t]
+            Z, A = Z_seq[t - t0], A_seq[t]
+            Z[:, :3*H] += a_prev @ fused_a_prev_T
+            A[:, H:3*H] = sigmoid(Z[:, H:3*H])
+            Gamma_r, Gamma_u = A[:, H:2*H], A[:, 2*H:3*H]
+            z_in = Z[:, 3*H:]
+            z_hn = Z[:, :H]
+            z_n = Gamma_r*z_hn + z_in
+            n = n_seq[t] = np.tanh(z_n)
+            a_seq[t + 1] = Gamma_u*a_prev + n*(1 - Gamma_u)
 
     cache = {
         "x": x,
@@ -235,6 +239,15 @@ def _check_cache(cache, D, H, dtype):
         width = 4*H if key in ("Z_seq", "A_seq") else H
         _check(cache[key], f"cache[{key!r}]", (steps, B, width), dtype)
     return T, B
+
+
+_ROWS = 4096  # rows (steps x batch) per chunk of steps
+
+
+def _chunk(T, B):
+    """How many steps to treat at once: about _ROWS rows, enough for efficient matrix products,
+    few enough that the per-chunk buffers stay a fraction of the cache."""
+    return max(1, min(T, _ROWS // B))
 
 
 def _sum_over_steps(dz_seq, v_seq):
@@ -260,31 +273,40 @@ def backward(params, cache, dy, dstate_T=None):
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
     fused_x, fused_a_prev = _fused(params, D, H)
 
-    dZ_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gradient of every pre-activation
     da_next = dstate_T["a"]
-    for t in reversed(range(T)):
-        Z, A, dZ = Z_seq[t], A_seq[t], dZ_seq[t]
-        a_prev = a_seq[t]
-        Gamma_r = A[:, H:2*H]
-        Gamma_u = A[:, 2*H:3*H]
-        z_hn = Z[:, :H]
-        n = n_seq[t]
-        da = da_next + dy[t]
-        dn = da*(1 - Gamma_u)
-        dz_n = dn*(1 - n**2)
-        dZ[:, :H] = Gamma_r*dz_n
-        dZ[:, 3*H:] = dz_n
-        dGamma_u = da*(a_prev - n)
-        dZ[:, 2*H:3*H] = Gamma_u*dGamma_u*(1 - Gamma_u)
-        dGamma_r = dz_n*z_hn
-        dZ[:, H:2*H] = Gamma_r*dGamma_r*(1 - Gamma_r)
-        da_prev = Gamma_u*da + dZ[:, :3*H] @ fused_a_prev
-        da_next = da_prev
-
-    # Parameter gradients: sums over the steps, one matrix product per vector read.
-    dfused_x = _sum_over_steps(dZ_seq[:, :, H:], x)
-    dfused_a_prev = _sum_over_steps(dZ_seq[:, :, :3*H], a_seq[:-1])
-    db = dZ_seq.sum(axis=(0, 1))
+    # Parameter gradients are sums over the steps: one matrix product per vector read and chunk
+    # of K steps, whose dZ is kept in one buffer.
+    dfused_x = np.zeros_like(fused_x)
+    dfused_a_prev = np.zeros_like(fused_a_prev)
+    db = np.zeros(4*H, dtype=dtype)
+    dx = np.empty_like(x)
+    K = _chunk(T, B)
+    dZ_seq = np.empty((K, B, 4*H), dtype=dtype)  # the gradient of every pre-activation
+    for t1 in range(T, 0, -K):
+        t0 = max(t1 - K, 0)
+        for t in reversed(range(t0, t1)):
+            Z, A, dZ = Z_seq[t], A_seq[t], dZ_seq[t - t0]
+            a_prev = a_seq[t]
+            Gamma_r = A[:, H:2*H]
+            Gamma_u = A[:, 2*H:3*H]
+            z_hn = Z[:, :H]
+            n = n_seq[t]
+            da = da_next + dy[t]
+            dn = da*(1 - Gamma_u)
+            dz_n = dn*(1 - n**2)
+            dZ[:, :H] = Gamma_r*dz_n
+            dZ[:, 3*H:] = dz_n
+            dGamma_u = da*(a_prev - n)
+            dZ[:, 2*H:3*H] = Gamma_u*dGamma_u*(1 - Gamma_u)
+            dGamma_r = dz_n*z_hn
+            dZ[:, H:2*H] = Gamma_r*dGamma_r*(1 - Gamma_r)
+            da_prev = Gamma_u*da + dZ[:, :3*H] @ fused_a_prev
+            da_next = da_prev
+        dZ_chunk = dZ_seq[:t1 - t0]
+        dfused_x += _sum_over_steps(dZ_chunk[:, :, H:], x[t0:t1])
+        dfused_a_prev += _sum_over_steps(dZ_chunk[:, :, :3*H], a_seq[t0:t1])
+        db += dZ_chunk.sum(axis=(0, 1))
+        dx[t0:t1] = dZ_chunk[:, :, H:] @ fused_x
     dW_hn = np.empty_like(params["W_hn"])
     dW_r = np.empty_like(params["W_r"])
     dW_u = np.empty_like(params["W_u"])
@@ -299,7 +321,6 @@ def backward(params, cache, dy, dstate_T=None):
     db_r = db[H:2*H]
     db_u = db[2*H:3*H]
     db_in = db[3*H:]
-    dx = dZ_seq[:, :, H:] @ fused_x
     grads = {
         "W_r": dW_r,
         "b_r": db_r,

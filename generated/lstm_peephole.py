@@ -213,9 +213,6 @@ def forward(params, x, state0=None):
     fused_x, fused_a_prev = _fused(params, D, H)
     fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
-    # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
-    Z_seq = x @ fused_x.T
-    Z_seq += np.concatenate([params["b_c"], params["b_f"], params["b_u"], params["b_o"]])
     A_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gates, activated
     a_seq = np.empty((T + 1, B, H), dtype=dtype)
     a_seq[0] = state0["a"]
@@ -225,25 +222,32 @@ def forward(params, x, state0=None):
     Gamma_u_seq = np.empty((T, B, H), dtype=dtype)
     Gamma_o_seq = np.empty((T, B, H), dtype=dtype)
     tanh_c_seq = np.empty((T, B, H), dtype=dtype)
-    for t in range(T):
-        a_prev = a_seq[t]
-        c_prev = c_seq[t]
-        Z, A = Z_seq[t], A_seq[t]
-        Z += a_prev @ fused_a_prev_T
-        z_f = Z[:, H:2*H]
-        z_Gamma_f = c_prev*p_f + z_f
-        Gamma_f = Gamma_f_seq[t] = sigmoid(z_Gamma_f)
-        z_u = Z[:, 2*H:3*H]
-        z_Gamma_u = c_prev*p_u + z_u
-        Gamma_u = Gamma_u_seq[t] = sigmoid(z_Gamma_u)
-        np.tanh(Z[:, :H], out=A[:, :H])
-        c_tilde = A[:, :H]
-        c = c_seq[t + 1] = Gamma_f*c_prev + Gamma_u*c_tilde
-        z_o = Z[:, 3*H:]
-        z_Gamma_o = c*p_o + z_o
-        Gamma_o = Gamma_o_seq[t] = sigmoid(z_Gamma_o)
-        tanh_c = tanh_c_seq[t] = np.tanh(c)
-        a_seq[t + 1] = Gamma_o*tanh_c
+    K = _chunk(T, B)  # the input's products are formed K steps at a time, into one buffer
+    Z_seq = np.empty((K, B, 4*H), dtype=dtype)  # every pre-activation of a step
+    bias = np.concatenate([params["b_c"], params["b_f"], params["b_u"], params["b_o"]])
+    for t0 in range(0, T, max(K, 1)):
+        steps = min(K, T - t0)
+        np.matmul(x[t0:t0 + steps], fused_x.T, out=Z_seq[:steps])
+        Z_seq[:steps] += bias
+        for t in range(t0, t0 + steps):
+            a_prev = a_seq[t]
+            c_prev = c_seq[t]
+            Z, A = Z_seq[t - t0], A_seq[t]
+            Z += a_prev @ fused_a_prev_T
+            z_f = Z[:, H:2*H]
+            z_Gamma_f = c_prev*p_f + z_f
+            Gamma_f = Gamma_f_seq[t] = sigmoid(z_Gamma_f)
+            z_u = Z[:, 2*H:3*H]
+            z_Gamma_u = c_prev*p_u + z_u
+            Gamma_u = Gamma_u_seq[t] = sigmoid(z_Gamma_u)
+            np.tanh(Z[:, :H], out=A[:, :H])
+            c_tilde = A[:, :H]
+            c = c_seq[t + 1] = Gamma_f*c_prev + Gamma_u*c_tilde
+            z_o = Z[:, 3*H:]
+            z_Gamma_o = c*p_o + z_o
+            Gamma_o = Gamma_o_seq[t] = sigmoid(z_Gamma_o)
+            tanh_c = tanh_c_seq[t] = np.tanh(c)
+            a_seq[t + 1] = Gamma_o*tanh_c
 
     cache = {
         "x": x,
@@ -269,6 +273,15 @@ def _check_cache(cache, D, H, dtype):
         width = 4*H if key in ("Z_seq", "A_seq") else H
         _check(cache[key], f"cache[{key!r}]", (steps, B, width), dtype)
     return T, B
+
+
+_ROWS = 4096  # rows (steps x batch) per chunk of steps
+
+
+def _chunk(T, B):
+    """How many steps to treat at once: about _ROWS rows, enough for efficient matrix products,
+    few enough that the per-chunk buffers stay a fraction of the cache."""
+    return max(1, min(T, _ROWS // B))
 
 
 def _sum_over_steps(dz_seq, v_seq):
@@ -300,46 +313,55 @@ def backward(params, cache, dy, dstate_T=None):
     p_o = params["p_o"]
     fused_x, fused_a_prev = _fused(params, D, H)
 
-    dZ_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gradient of every pre-activation
     dp_f = np.zeros(H, dtype=dtype)
     dp_u = np.zeros(H, dtype=dtype)
     dp_o = np.zeros(H, dtype=dtype)
     da_next = dstate_T["a"]
     dc_next = dstate_T["c"]
-    for t in reversed(range(T)):
-        A, dZ = A_seq[t], dZ_seq[t]
-        c_prev = c_seq[t]
-        Gamma_f = Gamma_f_seq[t]
-        Gamma_u = Gamma_u_seq[t]
-        c_tilde = A[:, :H]
-        c = c_seq[t + 1]
-        Gamma_o = Gamma_o_seq[t]
-        tanh_c = tanh_c_seq[t]
-        da = da_next + dy[t]
-        dtanh_c = Gamma_o*da
-        dGamma_o = da*tanh_c
-        dz_Gamma_o = Gamma_o*dGamma_o*(1 - Gamma_o)
-        dZ[:, 3*H:] = dz_Gamma_o
-        dc = dc_next + dtanh_c*(1 - tanh_c**2) + dz_Gamma_o*p_o
-        dc_tilde = Gamma_u*dc
-        dZ[:, :H] = dc_tilde*(1 - c_tilde**2)
-        dGamma_u = c_tilde*dc
-        dz_Gamma_u = Gamma_u*dGamma_u*(1 - Gamma_u)
-        dZ[:, 2*H:3*H] = dz_Gamma_u
-        dGamma_f = c_prev*dc
-        dz_Gamma_f = Gamma_f*dGamma_f*(1 - Gamma_f)
-        dZ[:, H:2*H] = dz_Gamma_f
-        da_prev = dZ @ fused_a_prev
-        dc_prev = Gamma_f*dc + dz_Gamma_f*p_f + dz_Gamma_u*p_u
-        dp_f += np.sum(c_prev*dz_Gamma_f, axis=0)
-        dp_u += np.sum(c_prev*dz_Gamma_u, axis=0)
-        dp_o += np.sum(c*dz_Gamma_o, axis=0)
-        da_next, dc_next = da_prev, dc_prev
-
-    # Parameter gradients: sums over the steps, one matrix product per vector read.
-    dfused_x = _sum_over_steps(dZ_seq, x)
-    dfused_a_prev = _sum_over_steps(dZ_seq, a_seq[:-1])
-    db = dZ_seq.sum(axis=(0, 1))
+    # Parameter gradients are sums over the steps: one matrix product per vector read and chunk
+    # of K steps, whose dZ is kept in one buffer.
+    dfused_x = np.zeros_like(fused_x)
+    dfused_a_prev = np.zeros_like(fused_a_prev)
+    db = np.zeros(4*H, dtype=dtype)
+    dx = np.empty_like(x)
+    K = _chunk(T, B)
+    dZ_seq = np.empty((K, B, 4*H), dtype=dtype)  # the gradient of every pre-activation
+    for t1 in range(T, 0, -K):
+        t0 = max(t1 - K, 0)
+        for t in reversed(range(t0, t1)):
+            A, dZ = A_seq[t], dZ_seq[t - t0]
+            c_prev = c_seq[t]
+            Gamma_f = Gamma_f_seq[t]
+            Gamma_u = Gamma_u_seq[t]
+            c_tilde = A[:, :H]
+            c = c_seq[t + 1]
+            Gamma_o = Gamma_o_seq[t]
+            tanh_c = tanh_c_seq[t]
+            da = da_next + dy[t]
+            dtanh_c = Gamma_o*da
+            dGamma_o = da*tanh_c
+            dz_Gamma_o = Gamma_o*dGamma_o*(1 - Gamma_o)
+            dZ[:, 3*H:] = dz_Gamma_o
+            dc = dc_next + dtanh_c*(1 - tanh_c**2) + dz_Gamma_o*p_o
+            dc_tilde = Gamma_u*dc
+            dZ[:, :H] = dc_tilde*(1 - c_tilde**2)
+            dGamma_u = c_tilde*dc
+            dz_Gamma_u = Gamma_u*dGamma_u*(1 - Gamma_u)
+            dZ[:, 2*H:3*H] = dz_Gamma_u
+            dGamma_f = c_prev*dc
+            dz_Gamma_f = Gamma_f*dGamma_f*(1 - Gamma_f)
+            dZ[:, H:2*H] = dz_Gamma_f
+            da_prev = dZ @ fused_a_prev
+            dc_prev = Gamma_f*dc + dz_Gamma_f*p_f + dz_Gamma_u*p_u
+            dp_f += np.sum(c_prev*dz_Gamma_f, axis=0)
+            dp_u += np.sum(c_prev*dz_Gamma_u, axis=0)
+            dp_o += np.sum(c*dz_Gamma_o, axis=0)
+            da_next, dc_next = da_prev, dc_prev
+        dZ_chunk = dZ_seq[:t1 - t0]
+        dfused_x += _sum_over_steps(dZ_chunk, x[t0:t1])
+        dfused_a_prev += _sum_over_steps(dZ_chunk, a_seq[t0:t1])
+        db += dZ_chunk.sum(axis=(0, 1))
+        dx[t0:t1] = dZ_chunk @ fused_x
     dW_c = np.empty_like(params["W_c"])
     dW_f = np.empty_like(params["W_f"])
     dW_u = np.empty_like(params["W_u"])
@@ -356,7 +378,6 @@ def backward(params, cache, dy, dstate_T=None):
     db_f = db[H:2*H]
     db_u = db[2*H:3*H]
     db_o = db[3*H:]
-    dx = dZ_seq @ fused_x
     grads = {
         "p_f": dp_f,
         "p_u": dp_u,

@@ -157,17 +157,21 @@ def forward(params, x, state0=None):
     fused_x, fused_a_prev = _fused(params, D, H)
     fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
-    # The input's products, for all steps at once: Z_seq[t] holds every pre-activation.
-    Z_seq = x @ fused_x.T
-    Z_seq += np.concatenate([params["b_a"]])
     a_seq = np.empty((T + 1, B, H), dtype=dtype)
     a_seq[0] = state0["a"]
-    for t in range(T):
-        a_prev = a_seq[t]
-        Z = Z_seq[t]
-        Z += a_prev @ fused_a_prev_T
-        z_a = Z
-        a_seq[t + 1] = np.tanh(z_a)
+    K = _chunk(T, B)  # the input's products are formed K steps at a time, into one buffer
+    Z_seq = np.empty((K, B, H), dtype=dtype)  # every pre-activation of a step
+    bias = np.concatenate([params["b_a"]])
+    for t0 in range(0, T, max(K, 1)):
+        steps = min(K, T - t0)
+        np.matmul(x[t0:t0 + steps], fused_x.T, out=Z_seq[:steps])
+        Z_seq[:steps] += bias
+        for t in range(t0, t0 + steps):
+            a_prev = a_seq[t]
+            Z = Z_seq[t - t0]
+            Z += a_prev @ fused_a_prev_T
+            z_a = Z
+            a_seq[t + 1] = np.tanh(z_a)
 
     cache = {
         "x": x,
@@ -187,6 +191,15 @@ def _check_cache(cache, D, H, dtype):
         width = H
         _check(cache[key], f"cache[{key!r}]", (steps, B, width), dtype)
     return T, B
+
+
+_ROWS = 4096  # rows (steps x batch) per chunk of steps
+
+
+def _chunk(T, B):
+    """How many steps to treat at once: about _ROWS rows, enough for efficient matrix products,
+    few enough that the per-chunk buffers stay a fraction of the cache."""
+    return max(1, min(T, _ROWS // B))
 
 
 def _sum_over_steps(dz_seq, v_seq):
@@ -209,25 +222,33 @@ def backward(params, cache, dy, dstate_T=None):
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
     fused_x, fused_a_prev = _fused(params, D, H)
 
-    dZ_seq = np.empty((T, B, H), dtype=dtype)  # the gradient of every pre-activation
     da_next = dstate_T["a"]
-    for t in reversed(range(T)):
-        dZ = dZ_seq[t]
-        a = a_seq[t + 1]
-        da = da_next + dy[t]
-        dZ[:] = da*(1 - a**2)
-        da_prev = dZ @ fused_a_prev
-        da_next = da_prev
-
-    # Parameter gradients: sums over the steps, one matrix product per vector read.
-    dfused_x = _sum_over_steps(dZ_seq, x)
-    dfused_a_prev = _sum_over_steps(dZ_seq, a_seq[:-1])
-    db = dZ_seq.sum(axis=(0, 1))
+    # Parameter gradients are sums over the steps: one matrix product per vector read and chunk
+    # of K steps, whose dZ is kept in one buffer.
+    dfused_x = np.zeros_like(fused_x)
+    dfused_a_prev = np.zeros_like(fused_a_prev)
+    db = np.zeros(H, dtype=dtype)
+    dx = np.empty_like(x)
+    K = _chunk(T, B)
+    dZ_seq = np.empty((K, B, H), dtype=dtype)  # the gradient of every pre-activation
+    for t1 in range(T, 0, -K):
+        t0 = max(t1 - K, 0)
+        for t in reversed(range(t0, t1)):
+            dZ = dZ_seq[t - t0]
+            a = a_seq[t + 1]
+            da = da_next + dy[t]
+            dZ[:] = da*(1 - a**2)
+            da_prev = dZ @ fused_a_prev
+            da_next = da_prev
+        dZ_chunk = dZ_seq[:t1 - t0]
+        dfused_x += _sum_over_steps(dZ_chunk, x[t0:t1])
+        dfused_a_prev += _sum_over_steps(dZ_chunk, a_seq[t0:t1])
+        db += dZ_chunk.sum(axis=(0, 1))
+        dx[t0:t1] = dZ_chunk @ fused_x
     dW_a = np.empty_like(params["W_a"])
     dW_a[:, H:] = dfused_x
     dW_a[:, :H] = dfused_a_prev
     db_a = db
-    dx = dZ_seq @ fused_x
     grads = {
         "W_a": dW_a,
         "b_a": db_a,

@@ -34,7 +34,9 @@ INPUT = "x"
 RESERVED = frozenset(
     {"np", "params", "grads", "cache", "x", "dx", "y", "dy", "t", "T", "B", "D", "H", "dtype",
      "state", "state0", "state_T", "dstate0", "dstate_T", "rng", "bound", "name", "shape",
-     "forward", "backward", "step", "init_params", "param_shapes", "CELL", "STATES", "PARAMS"}
+     "forward", "backward", "step", "init_params", "param_shapes", "CELL", "STATES", "PARAMS",
+     "K", "t0", "t1", "steps", "bias", "db", "Z", "A", "dZ", "Z_seq", "A_seq", "dZ_seq",
+     "dZ_chunk"}
 ) | frozenset(REGISTRY)
 
 

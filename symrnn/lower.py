@@ -59,7 +59,7 @@ class Product:
     ``vector``, with their blocks stacked into ``matrix``."""
 
     vector: str  # a_prev
-    history: str  # the vector at every step: a_seq[:-1], x, Gamma_r_a_prev_seq
+    series: str  # the array holding the vector at step t at [t]: a_seq, x, Gamma_r_a_prev_seq
     matrix: str  # fused_a_prev
     cols: str  # the run of slots: ":" for all, else "H:3*H"
     parts: tuple[Part, ...]
@@ -121,13 +121,13 @@ def _slice(start, stop, total):
     return f"{left}:{right}"
 
 
-def _history(name, cell):
-    """The code of a per-step vector at every step, (T, B, size)."""
+def _series(name, cell):
+    """The array whose [t] is the per-step vector ``name`` at step t: x, a_seq (a_prev), ..."""
     if name == INPUT:
         return INPUT
     for s in cell.states:
         if name == prev(s).name:
-            return f"{sequence(s)}[:-1]"
+            return sequence(s)
     return sequence(name)
 
 
@@ -179,7 +179,7 @@ def _products(order, cell, vector):
         parts = tuple(Part(a.weight.name, _columns(a, cell)[vector],
                            _slice((k - first) * H, (k - first + 1) * H, len(run) * H))
                       for k, a in run)
-        products.append(Product(vector, _history(vector, cell), f"fused_{vector}{suffix}",
+        products.append(Product(vector, _series(vector, cell), f"fused_{vector}{suffix}",
                                 _slice(first * H, (last + 1) * H, len(order) * H), parts,
                                 f"dfused_{vector}{suffix}"))
     return products

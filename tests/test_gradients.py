@@ -7,11 +7,14 @@ from conftest import (
     BUILTIN_CELLS,
     CUSTOM_CELLS,
     FD_TOL,
+    get_cell,
     gradient_errors,
     load_module,
     max_rel_err,
     random_problem,
 )
+
+import symrnn
 
 ALL_CELLS = BUILTIN_CELLS + tuple(CUSTOM_CELLS)
 
@@ -91,3 +94,21 @@ def test_gradient_is_linear_in_the_upstream_gradients(name):
     assert max_rel_err(dx, dx1 + dx2) < 1e-12
     for s in mod.STATES:
         assert max_rel_err(ds[s], ds1[s] + ds2[s]) < 1e-12, s
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru_torch", "peephole", "mix"])
+def test_chunks_of_steps_change_nothing(name):
+    """Forward and backward work K steps at a time (K from _ROWS); chunks of 1 and 2 steps give
+    the same results as one chunk, and still match finite differences."""
+    whole = load_module(name)
+    chunked = symrnn.load(get_cell(name))
+    params, x, state0, G, Gs = random_problem(whole, seed=4)
+    y, state_T, cache = whole.forward(params, x, state0)
+    expected = whole.backward(params, cache, G, Gs)
+    for rows in (1, 2 * x.shape[1]):  # chunks of one step, then of two steps
+        chunked._ROWS = rows
+        y_c, state_c, cache_c = chunked.forward(params, x, state0)
+        np.testing.assert_allclose(y_c, y, rtol=1e-13, atol=1e-14)
+        _assert_same(chunked.backward(params, cache_c, G, Gs), expected, whole)
+    errors = gradient_errors(chunked, seed=5)
+    assert all(e < FD_TOL for e, _ in errors.values()), errors
