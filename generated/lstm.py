@@ -188,12 +188,26 @@ def _fused(params, D, H):
     return fused_x, fused_a_prev
 
 
-def forward(params, x, state0=None):
+def _buffer(workspace, key, shape, dtype):
+    """A new array, or the workspace's array for ``key`` when it has this shape and dtype."""
+    if workspace is None:
+        return np.empty(shape, dtype=dtype)
+    array = workspace.get(key)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = workspace[key] = np.empty(shape, dtype=dtype)
+    return array
+
+
+def forward(params, x, state0=None, *, workspace=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
     Returns y (T, B, H), the output state a at every step, state_T (dict of
     (B, H)) and the cache that backward needs. y is a view into the cache: copy it before
     changing it in place.
+
+    workspace: None, or a dict the caller keeps and passes again: forward then reuses its arrays
+    instead of allocating (and page-faulting) new ones on every call. The cache and y live in
+    it, so they are valid until the next forward with the same workspace (backward checks).
     """
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
@@ -201,14 +215,14 @@ def forward(params, x, state0=None):
     fused_x, fused_a_prev = _fused(params, D, H)
     fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
-    A_seq = np.empty((T, B, 4*H), dtype=dtype)  # the gates, activated
-    a_seq = np.empty((T + 1, B, H), dtype=dtype)
+    A_seq = _buffer(workspace, "A_seq", (T, B, 4*H), dtype)  # the gates, activated
+    a_seq = _buffer(workspace, "a_seq", (T + 1, B, H), dtype)
     a_seq[0] = state0["a"]
-    c_seq = np.empty((T + 1, B, H), dtype=dtype)
+    c_seq = _buffer(workspace, "c_seq", (T + 1, B, H), dtype)
     c_seq[0] = state0["c"]
-    tanh_c_seq = np.empty((T, B, H), dtype=dtype)
+    tanh_c_seq = _buffer(workspace, "tanh_c_seq", (T, B, H), dtype)
     K = _chunk(T, B)  # the input's products are formed K steps at a time, into one buffer
-    Z_seq = np.empty((K, B, 4*H), dtype=dtype)  # every pre-activation of a step
+    Z_seq = _buffer(workspace, "Z_seq", (K, B, 4*H), dtype)  # the pre-activations
     bias = np.concatenate([params["b_f"], params["b_u"], params["b_o"], params["b_c"]])
     for t0 in range(0, T, max(K, 1)):
         steps = min(K, T - t0)
@@ -234,13 +248,16 @@ def forward(params, x, state0=None):
         "tanh_c_seq": tanh_c_seq,
         "A_seq": A_seq,
     }
+    if workspace is not None:  # a later forward with this workspace overwrites this cache
+        workspace["_owner"] = token = object()
+        cache["workspace"] = (workspace, token)
     state_T = {"a": a_seq[T].copy(), "c": c_seq[T].copy()}
     return a_seq[1:], state_T, cache
 
 
 def _check_cache(cache, D, H, dtype):
     """(T, B) of a cache from forward, after checking its keys and arrays."""
-    if not isinstance(cache, dict) or set(cache) != set(_CACHE):
+    if not isinstance(cache, dict) or set(cache) - {"workspace"} != set(_CACHE):
         raise ValueError(f"cache: expected the dict returned by forward, with the keys {_CACHE}")
     T, B = _input(cache["x"], "cache['x']", D, dtype)
     for i, key in enumerate(_CACHE[1:]):
@@ -264,15 +281,19 @@ def _sum_over_steps(dz_seq, v_seq):
     return dz_seq.reshape(-1, dz_seq.shape[-1]).T @ v_seq.reshape(-1, v_seq.shape[-1])
 
 
-def backward(params, cache, dy, dstate_T=None):
+def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     """Backpropagate through time.
 
     dy: (T, B, H), the gradient of the loss with respect to y (None: zeros); dstate_T: dict of
     (B, H), with respect to state_T (None: zeros). Returns grads (a dict like params), dx
-    (T, B, D) and dstate0 (dict of (B, H)).
+    (T, B, D) and dstate0 (dict of (B, H)), all new arrays. workspace: as for forward (it may be
+    the same dict); backward reuses its scratch arrays.
     """
     D, H, dtype = _sizes(params)
     T, B = _check_cache(cache, D, H, dtype)
+    if "workspace" in cache and cache["workspace"][0].get("_owner") is not cache["workspace"][1]:
+        raise ValueError("cache: a later forward with its workspace overwrote it; run forward "
+                         "again")
     x = cache["x"]
     a_seq = cache["a_seq"]
     c_seq = cache["c_seq"]
@@ -291,7 +312,7 @@ def backward(params, cache, dy, dstate_T=None):
     db = np.zeros(4*H, dtype=dtype)
     dx = np.empty_like(x)
     K = _chunk(T, B)
-    dZ_seq = np.empty((K, B, 4*H), dtype=dtype)  # the gradient of every pre-activation
+    dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 4*H), dtype)  # their gradients
     for t1 in range(T, 0, -K):
         t0 = max(t1 - K, 0)
         for t in reversed(range(t0, t1)):

@@ -509,3 +509,27 @@ def test_load_fresh_module_and_writes_nothing(tmp_path, monkeypatch):
 def test_derive_runs_on_every_cell():
     for name in BUILTIN_CELLS + tuple(CUSTOM_CELLS):
         assert symrnn.derive(get_cell(name)) is not None
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru_torch", "peephole"])
+def test_workspace_reuses_arrays_and_refuses_a_stale_cache(name):
+    mod = load_module(name)
+    params, x, state0, G, Gs = random_problem(mod, seed=6)
+    y, state_T, cache = mod.forward(params, x, state0)
+    expected = mod.backward(params, cache, G, Gs)
+    workspace = {}
+    y1, _, cache1 = mod.forward(params, x, state0, workspace=workspace)
+    arrays = {k: v for k, v in workspace.items() if isinstance(v, np.ndarray)}
+    assert arrays and np.array_equal(y1, y)
+    grads, dx, dstate0 = mod.backward(params, cache1, G, Gs, workspace=workspace)
+    for k in grads:
+        np.testing.assert_array_equal(grads[k], expected[0][k])
+    np.testing.assert_array_equal(dx, expected[1])
+    # a second forward with the workspace reuses its arrays, so the first cache is stale
+    _, _, cache2 = mod.forward(params, x[::-1].copy(), state0, workspace=workspace)
+    assert all(workspace[k] is v for k, v in arrays.items())
+    with pytest.raises(ValueError, match="cache: a later forward"):
+        mod.backward(params, cache1, G, Gs)
+    mod.backward(params, cache2, G, Gs)  # the newest cache is fine
+    # another shape gets new arrays, and nothing breaks
+    mod.forward(params, x[:2], state0, workspace=workspace)
