@@ -27,7 +27,7 @@ from .activations import REGISTRY
 from .cell import INPUT, Cell, CellBuilder, CellError
 from .symbols import sym
 
-KEYS = ("name", "states", "params", "doc", "equations")
+KEYS = ("name", "input", "states", "params", "doc", "equations")
 MAX_BITS = 10_000  # a power of a number may not exceed this size (2**10**9 would never finish)
 
 _STRING = r'"""(?:[^\\]|\\.)*?"""(?!")' r"|'''.*?'''(?!')" r'|"(?:[^"\\\n]|\\.)*"' r"|'[^'\n]*'"
@@ -114,6 +114,8 @@ def _check_keys(spec, text, filename):
         for value in [spec[key]] if key == "name" else spec.get(key, []):
             if not value.isidentifier():
                 fail(key, f"{value!r} in {key} is not a Python identifier")
+    if spec.get("input", INPUT) != INPUT:  # optional, for readers: every cell's input is x
+        fail("input", f"the input of a cell is always {INPUT!r} (size D)")
     doc = spec.get("doc", "")
     if '"""' in doc or "\\" in doc or not all(c.isprintable() or c in "\n\t" for c in doc):
         # the doc is pasted into the generated module's docstring: it must not end that string

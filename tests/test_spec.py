@@ -311,7 +311,7 @@ def test_syntax_warnings_of_the_text_are_not_raised(tmp_path):
     ('name = "c1"\nequations = ["a = tanh(W[a_prev, x] + b)"]', "spec.toml: missing required "
                                                               "key: states"),
     ('name = "c1"\nstates = ["a"]\nequations = ["a = tanh(W[a_prev, x] + b)"]\nnmae = "u"\n',
-     'spec.toml:4: unknown key (allowed: name, states, params, doc, equations): nmae = "u"'),
+     'spec.toml:4: unknown key (allowed: name, input, states, params, doc, equations): nmae = "u"'),
     ('name = "c1"\nstates = "a"\nequations = ["a = tanh(W[a_prev, x] + b)"]',
      'spec.toml:2: states must be a non-empty list of strings: states = "a"'),
     ('name = "c1"\nstates = []\nequations = ["a = tanh(W[a_prev, x] + b)"]',
@@ -344,3 +344,12 @@ def test_default_filename_and_missing_file(tmp_path):
         parse_spec(HEADER + '  "z = open(1)",\n]')
     missing = tmp_path / "missing.toml"
     assert _error(missing).startswith(f"{missing}: cannot read the spec")
+
+
+def test_input_key_is_optional_and_always_x(tmp_path):
+    body = 'states = ["a"]\nequations = ["a = tanh(W_a[a_prev, x] + b_a)"]\n'
+    (tmp_path / "ok.toml").write_text('name = "r"\ninput = "x"\n' + body)
+    assert load_spec(tmp_path / "ok.toml").name == "r"
+    (tmp_path / "bad.toml").write_text('name = "r"\ninput = "u"\n' + body)
+    with pytest.raises(CellError, match=r"bad.toml:2: the input of a cell is always 'x'"):
+        load_spec(tmp_path / "bad.toml")
