@@ -299,8 +299,9 @@ def busy(seconds=0.5):
 
 
 def markdown_table(rows):
-    cols = ["cell", "config (T, B, D, H)", "symrnn ms", "naive ms", "torch ms",
-            *(["jax ms"] if jax else []), "torch/symrnn", "naive/symrnn", "GFLOP/s", "% peak"]
+    cols = ["cell", "config (T, B, D, H)", "symrnn ms", "new arrays ms", "naive ms", "torch ms",
+            *(["jax ms"] if jax else []), "new arrays/symrnn", "torch/symrnn", "naive/symrnn",
+            "GFLOP/s", "% peak"]
     cells = [[row.get(c, "—") for c in cols] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     line = lambda vs: "| " + " | ".join(map(str.ljust, vs, widths)) + " |"  # noqa: E731
@@ -373,10 +374,10 @@ def main(argv=None):
 LEGEND = """\
 ms per forward + backward (float32), median over rounds. symrnn: the generated module with a
 workspace kept across calls; new arrays: the same module allocating its arrays on every call.
-naive: course-notes NumPy (a matmul per
-gate per step, dW summed in the loop). torch: nn.LSTM, nn.GRU (gru_torch), a Python-loop
-nn.Module (lstm_peephole). Ratio > 1: symrnn is faster. GFLOP/s: symrnn's GEMM FLOPs, 6·T·B·Σ|W|
-(forward, dW, input/state gradients), per second; % peak: of the measured matmul peak.
+naive: course-notes NumPy (a matmul per gate per step, dW summed in the loop). torch: nn.LSTM,
+nn.GRU (gru_torch), a Python-loop nn.Module (lstm_peephole). Ratio > 1: symrnn is faster.
+GFLOP/s: symrnn's GEMM FLOPs, 6·T·B·Σ|W| (forward, dW, input/state gradients), per second;
+% peak: of the measured matmul peak.
 """
 
 if __name__ == "__main__":
