@@ -98,13 +98,6 @@ class Derivation:
         rows = [f"{latex(lhs)} &= {latex(rhs)}" for lhs, rhs in eq.forward + eq.backward + eq.sums]
         return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
 
-    @property
-    def inputs(self):
-        """The adjoints that leave the step: previous states, then x, then parameter vectors."""
-        leaving = {prev(s) for s in self.cell.states} | {sym(INPUT)}
-        leaving |= {sym(v) for v in self.cell.vectors}
-        return tuple(a for a in self.backward if a.of in leaving)
-
 
 def _by_name(symbols):
     return sorted(symbols, key=lambda s: s.name)
