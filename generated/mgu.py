@@ -201,7 +201,8 @@ def forward(params, x, state0=None, *, workspace=None):
     bias = np.concatenate([params["b_c"], params["b_f"]])
     for t0 in range(0, T, max(K, 1)):
         steps = min(K, T - t0)
-        np.matmul(x[t0:t0 + steps], fused_x.T, out=Z_seq[:steps])
+        np.matmul(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
+                  out=Z_seq[:steps].reshape(-1, 2*H))  # one 2-D product, in place
         Z_seq[:steps] += bias
         for t in range(t0, t0 + steps):
             a_prev = a_seq[t]
@@ -247,6 +248,11 @@ def _chunk(T, B):
     """How many steps to treat at once: about _ROWS rows, enough for efficient matrix products,
     few enough that the per-chunk buffers stay a fraction of the cache."""
     return max(1, min(T, _ROWS // B))
+
+
+def _over_steps(a, b):
+    """a (steps, B, k) @ b (k, m) as one 2-D matrix product: (steps, B, m)."""
+    return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[-1],))
 
 
 def _sum_over_steps(dz_seq, v_seq):
@@ -305,7 +311,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
         dfused_Gamma_f_a_prev += _sum_over_steps(dZ_chunk[:, :, :H], Gamma_f_a_prev_seq[t0:t1])
         dfused_a_prev += _sum_over_steps(dZ_chunk[:, :, H:], a_seq[t0:t1])
         db += dZ_chunk.sum(axis=(0, 1))
-        dx[t0:t1] = dZ_chunk @ fused_x
+        dx[t0:t1] = _over_steps(dZ_chunk, fused_x)
     dW_c = np.empty_like(params["W_c"])
     dW_f = np.empty_like(params["W_f"])
     dW_c[:, H:] = dfused_x[:H]
