@@ -131,19 +131,23 @@ def _series(name, cell):
     return sequence(name)
 
 
-def _activation_of(node, cell):
-    """The activation applied directly to affine node ``node`` (``sigmoid`` for z_f), or None."""
-    for n in cell.nodes:
-        if not isinstance(n, Affine) and is_activation(n.expr) and n.expr.args[0] == node.out:
-            return n.expr.func.__name__
-    return None
+def _gates(cell):
+    """{affine map: its gate}, for the nodes ``n = act(z)`` applied directly to an affine map
+    (``Gamma_f = sigmoid(z_f)``); a state is kept in its own array, so it is no gate here."""
+    return {n.expr.args[0]: n for n in cell.nodes
+            if not isinstance(n, Affine) and is_activation(n.expr)
+            and isinstance(n.expr.args[0], sp.Symbol) and n.out.name not in cell.states
+            and any(a.out == n.expr.args[0] for a in cell.affines)}
 
 
-def _order(cell):
+def _order(cell, gates):
     """The affine maps in slot order: same vectors read, then same activation, adjacent."""
     affines = list(cell.affines)
-    return sorted(affines, key=lambda a: ([v.name for v in a.inputs],
-                                          _activation_of(a, cell) or "~", affines.index(a)))
+
+    def activation(a):
+        return gates[a.out].expr.func.__name__ if a.out in gates else "~"
+    return sorted(affines, key=lambda a: ([v.name for v in a.inputs], activation(a),
+                                          affines.index(a)))
 
 
 def _columns(a, cell):
@@ -195,7 +199,8 @@ def _statement(target, code, store, read):
 def lower(derivation: Derivation) -> Plan:
     cell = derivation.cell
     code = CodePrinter()
-    order = _order(cell)
+    gates = _gates(cell)
+    order = _order(cell, gates)
     slot_of = {a.out: k for k, a in enumerate(order)}
     width = len(order) * H
 
@@ -212,17 +217,14 @@ def lower(derivation: Derivation) -> Plan:
     products = {v: _products(order, cell, v) for v in vectors_read if v != INPUT}
 
     # gates under one activation, adjacent and reading the same vectors: one ufunc call
-    direct = {}  # node -> slot, for n = act(z) with z an affine map
-    for n in cell.nodes:
-        if (not isinstance(n, Affine) and is_activation(n.expr) and n.expr.args[0] in slot_of
-                and n.out.name not in cell.states):  # a state is kept in its own array
-            direct[n.out] = slot_of[n.expr.args[0]]
-    groups, by_slot = [], {k: n for n, k in direct.items()}
+    by_slot = {slot_of[z]: gate.out for z, gate in gates.items()}  # slot -> its gate
+    direct = {gate.out: slot_of[z] for z, gate in gates.items()}  # gate -> its slot
+    groups = []
     for k in range(len(order)):
         if k not in by_slot:
             continue
-        act = cell_expr(cell, by_slot[k]).func
-        same = (groups and groups[-1][-1] == k - 1 and cell_expr(cell, by_slot[k - 1]).func is act
+        act = gates[order[k].out].expr.func
+        same = (groups and groups[-1][-1] == k - 1 and gates[order[k - 1].out].expr.func is act
                 and order[k - 1].inputs == order[k].inputs)
         if same:
             groups[-1].append(k)
@@ -230,8 +232,7 @@ def lower(derivation: Derivation) -> Plan:
             groups.append([k])
 
     def activation_op(group):
-        act = cell_expr(cell, by_slot[group[0]]).func
-        entry = REGISTRY[act.__name__]
+        entry = REGISTRY[gates[order[group[0]].out].expr.func.__name__]
         function = entry.name if entry.numpy is not None else f"np.{entry.name}"
         return Activate(function, _slice(group[0] * H, (group[-1] + 1) * H, width),
                         tuple((by_slot[k].name, view("A", k)) for k in group))
@@ -329,10 +330,6 @@ def lower(derivation: Derivation) -> Plan:
         grads=tuple((r.param.name, adjoint(r.param.name).name) for r in derivation.reductions))
     _check_names(plan, cell)
     return plan
-
-
-def cell_expr(cell, symbol):
-    return next(n.expr for n in cell.nodes if n.out == symbol)
 
 
 def _store(symbol, cell, kept):
