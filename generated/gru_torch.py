@@ -100,11 +100,6 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=np.float64):
             for name, shape in param_shapes(input_size, hidden_size).items()}
 
 
-def sigmoid(z):
-    """1/(1 + exp(-z)) in its tanh form: never overflows, float32 stays float32."""
-    return (1/2)*np.tanh((1/2)*z) + 1/2
-
-
 def _check(value, name, shape, dtype):
     if not isinstance(value, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array of shape {shape}, "
@@ -163,8 +158,18 @@ def _input(x, name, D, dtype):
     return T, B
 
 
-def _fused(params, D, H):
+def _inside(H, dtype):
+    """Per column of Z, the factor inside tanh of the gates activated through np.tanh
+    (sigmoid(z) = tanh(z/2)/2 + 1/2): forward folds it into the rows of the weights and the
+    bias, so that one np.tanh call activates all of them."""
+    factor = np.ones(4*H, dtype=dtype)
+    factor[H:3*H] = 1/2
+    return factor
+
+
+def _fused(params, D, H, inside=None):
     """The blocks of every weight that read one vector, stacked: one matrix product each.
+    inside: the factor per column of Z (``_inside``) that scales each row, or None.
 
     Slots of the pre-activations Z, H columns each: z_hn, z_r, z_u, z_in.
     """
@@ -178,6 +183,9 @@ def _fused(params, D, H):
         params["W_r"][:, :H],
         params["W_u"][:, :H],
     ))
+    if inside is not None:
+        fused_x = fused_x * inside[H:][:, None]
+        fused_a_prev = fused_a_prev * inside[:3*H][:, None]
     return fused_x, fused_a_prev
 
 
@@ -205,7 +213,8 @@ def forward(params, x, state0=None, *, workspace=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    fused_x, fused_a_prev = _fused(params, D, H)
+    inside = _inside(H, dtype)  # the gates activated through tanh: their weights' rows scaled
+    fused_x, fused_a_prev = _fused(params, D, H, inside)
     fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
     A_seq = _buffer(workspace, "A_seq", (T, B, 4*H), dtype)  # the gates, activated
@@ -214,7 +223,7 @@ def forward(params, x, state0=None, *, workspace=None):
     n_seq = _buffer(workspace, "n_seq", (T, B, H), dtype)
     K = T  # the pre-activations are kept for backward: all steps at once
     Z_seq = _buffer(workspace, "Z_seq", (K, B, 4*H), dtype)  # the pre-activations
-    bias = np.concatenate([params["b_hn"], params["b_r"], params["b_u"], params["b_in"]])
+    bias = np.concatenate([params["b_hn"], params["b_r"], params["b_u"], params["b_in"]]) * inside
     for t0 in range(0, T, max(K, 1)):
         steps = min(K, T - t0)
         Z_seq[:steps] = 0
@@ -223,14 +232,16 @@ def forward(params, x, state0=None, *, workspace=None):
         for t in range(t0, t0 + steps):
             a_prev = a_seq[t]
             Z, A = Z_seq[t - t0], A_seq[t]
-            Z[:, :3*H] += a_prev @ fused_a_prev_T
-            A[:, H:3*H] = sigmoid(Z[:, H:3*H])
+            Z[:, :3*H] += np.dot(a_prev, fused_a_prev_T)
+            np.tanh(Z[:, H:3*H], out=A[:, H:3*H])
+            A[:, H:3*H] *= 1/2
+            A[:, H:3*H] += 1/2
             Gamma_r, Gamma_u = A[:, H:2*H], A[:, 2*H:3*H]
             z_in = Z[:, 3*H:]
             z_hn = Z[:, :H]
             z_n = Gamma_r*z_hn + z_in
-            n = n_seq[t] = np.tanh(z_n)
-            a_seq[t + 1] = Gamma_u*a_prev + n*(1 - Gamma_u)
+            n = np.tanh(z_n, out=n_seq[t])
+            np.add(Gamma_u*a_prev, n*(1 - Gamma_u), out=a_seq[t + 1])
 
     cache = {
         "x": x,
@@ -265,6 +276,9 @@ def _chunk(T, B):
     """How many steps to treat at once: about _ROWS rows, enough for efficient matrix products,
     few enough that the per-chunk buffers stay a fraction of the cache."""
     return max(1, min(T, _ROWS // B))
+
+
+_BLOCK_BYTES = 1 << 18  # 256 KiB: the gates' derivatives are formed for this much at once
 
 
 def _over_steps(a, b):
@@ -308,10 +322,17 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dx = np.empty_like(x)
     K = _chunk(T, B)
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 4*H), dtype)  # their gradients
+    G_seq = _buffer(workspace, "G_seq", (K, B, 4*H), dtype)  # each gate's act'(z)
+    L = max(1, _BLOCK_BYTES // G_seq[0].nbytes)  # steps whose derivatives stay in cache
+    dA = np.zeros((B, 4*H), dtype=dtype)  # the gates' gradients, at one step
     for t1 in range(T, 0, -K):
         t0 = max(t1 - K, 0)
         for t in reversed(range(t0, t1)):
-            Z, A, dZ = Z_seq[t], A_seq[t], dZ_seq[t - t0]
+            if (t1 - 1 - t) % L == 0:  # the gates' derivatives for the next L steps down, at once
+                s0 = max(t + 1 - L, t0)
+                A_block, G_block = A_seq[s0:t + 1], G_seq[s0 - t0:t + 1 - t0]
+                np.multiply(A_block[:, :, H:3*H], 1 - A_block[:, :, H:3*H], out=G_block[:, :, H:3*H])
+            Z, A, G, dZ = Z_seq[t], A_seq[t], G_seq[t - t0], dZ_seq[t - t0]
             a_prev = a_seq[t]
             Gamma_r = A[:, H:2*H]
             Gamma_u = A[:, 2*H:3*H]
@@ -320,13 +341,12 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             da = da_next + dy[t]
             dn = da*(1 - Gamma_u)
             dz_n = dn*(1 - n**2)
-            dZ[:, :H] = Gamma_r*dz_n
+            np.multiply(Gamma_r, dz_n, out=dZ[:, :H])
             dZ[:, 3*H:] = dz_n
-            dGamma_u = da*(a_prev - n)
-            dZ[:, 2*H:3*H] = Gamma_u*dGamma_u*(1 - Gamma_u)
-            dGamma_r = dz_n*z_hn
-            dZ[:, H:2*H] = Gamma_r*dGamma_r*(1 - Gamma_r)
-            da_prev = Gamma_u*da + dZ[:, :3*H] @ fused_a_prev
+            np.multiply(da, a_prev - n, out=dA[:, 2*H:3*H])
+            np.multiply(dz_n, z_hn, out=dA[:, H:2*H])
+            np.multiply(dA[:, H:3*H], G[:, H:3*H], out=dZ[:, H:3*H])
+            da_prev = Gamma_u*da + np.dot(dZ[:, :3*H], fused_a_prev)
             da_next = da_prev
         dZ_chunk = dZ_seq[:t1 - t0]
         dfused_x += _sum_over_steps(dZ_chunk[:, :, H:], x[t0:t1])

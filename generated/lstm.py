@@ -105,11 +105,6 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=np.float64):
             for name, shape in param_shapes(input_size, hidden_size).items()}
 
 
-def sigmoid(z):
-    """1/(1 + exp(-z)) in its tanh form: never overflows, float32 stays float32."""
-    return (1/2)*np.tanh((1/2)*z) + 1/2
-
-
 def _check(value, name, shape, dtype):
     if not isinstance(value, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array of shape {shape}, "
@@ -168,8 +163,18 @@ def _input(x, name, D, dtype):
     return T, B
 
 
-def _fused(params, D, H):
+def _inside(H, dtype):
+    """Per column of Z, the factor inside tanh of the gates activated through np.tanh
+    (sigmoid(z) = tanh(z/2)/2 + 1/2): forward folds it into the rows of the weights and the
+    bias, so that one np.tanh call activates all of them."""
+    factor = np.ones(4*H, dtype=dtype)
+    factor[:3*H] = 1/2
+    return factor
+
+
+def _fused(params, D, H, inside=None):
     """The blocks of every weight that read one vector, stacked: one matrix product each.
+    inside: the factor per column of Z (``_inside``) that scales each row, or None.
 
     Slots of the pre-activations Z, H columns each: z_f, z_u, z_o, z_c.
     """
@@ -185,6 +190,9 @@ def _fused(params, D, H):
         params["W_o"][:, :H],
         params["W_c"][:, :H],
     ))
+    if inside is not None:
+        fused_x = fused_x * inside[:, None]
+        fused_a_prev = fused_a_prev * inside[:, None]
     return fused_x, fused_a_prev
 
 
@@ -212,7 +220,8 @@ def forward(params, x, state0=None, *, workspace=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    fused_x, fused_a_prev = _fused(params, D, H)
+    inside = _inside(H, dtype)  # the gates activated through tanh: their weights' rows scaled
+    fused_x, fused_a_prev = _fused(params, D, H, inside)
     fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
     A_seq = _buffer(workspace, "A_seq", (T, B, 4*H), dtype)  # the gates, activated
@@ -223,7 +232,7 @@ def forward(params, x, state0=None, *, workspace=None):
     tanh_c_seq = _buffer(workspace, "tanh_c_seq", (T, B, H), dtype)
     K = _chunk(T, B)  # the input's products are formed K steps at a time, into one buffer
     Z_seq = _buffer(workspace, "Z_seq", (K, B, 4*H), dtype)  # the pre-activations
-    bias = np.concatenate([params["b_f"], params["b_u"], params["b_o"], params["b_c"]])
+    bias = np.concatenate([params["b_f"], params["b_u"], params["b_o"], params["b_c"]]) * inside
     for t0 in range(0, T, max(K, 1)):
         steps = min(K, T - t0)
         np.matmul(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
@@ -233,14 +242,14 @@ def forward(params, x, state0=None, *, workspace=None):
             a_prev = a_seq[t]
             c_prev = c_seq[t]
             Z, A = Z_seq[t - t0], A_seq[t]
-            Z += a_prev @ fused_a_prev_T
-            A[:, :3*H] = sigmoid(Z[:, :3*H])
-            Gamma_f, Gamma_u, Gamma_o = A[:, :H], A[:, H:2*H], A[:, 2*H:3*H]
-            np.tanh(Z[:, 3*H:], out=A[:, 3*H:])
-            c_tilde = A[:, 3*H:]
-            c = c_seq[t + 1] = Gamma_f*c_prev + Gamma_u*c_tilde
-            tanh_c = tanh_c_seq[t] = np.tanh(c)
-            a_seq[t + 1] = Gamma_o*tanh_c
+            Z += np.dot(a_prev, fused_a_prev_T)
+            np.tanh(Z, out=A)
+            A[:, :3*H] *= 1/2
+            A[:, :3*H] += 1/2
+            Gamma_f, Gamma_u, Gamma_o, c_tilde = A[:, :H], A[:, H:2*H], A[:, 2*H:3*H], A[:, 3*H:]
+            c = np.add(Gamma_f*c_prev, Gamma_u*c_tilde, out=c_seq[t + 1])
+            tanh_c = np.tanh(c, out=tanh_c_seq[t])
+            np.multiply(Gamma_o, tanh_c, out=a_seq[t + 1])
 
     cache = {
         "x": x,
@@ -275,6 +284,9 @@ def _chunk(T, B):
     """How many steps to treat at once: about _ROWS rows, enough for efficient matrix products,
     few enough that the per-chunk buffers stay a fraction of the cache."""
     return max(1, min(T, _ROWS // B))
+
+
+_BLOCK_BYTES = 1 << 18  # 256 KiB: the gates' derivatives are formed for this much at once
 
 
 def _over_steps(a, b):
@@ -319,10 +331,18 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dx = np.empty_like(x)
     K = _chunk(T, B)
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 4*H), dtype)  # their gradients
+    G_seq = _buffer(workspace, "G_seq", (K, B, 4*H), dtype)  # each gate's act'(z)
+    L = max(1, _BLOCK_BYTES // G_seq[0].nbytes)  # steps whose derivatives stay in cache
+    dA = np.zeros((B, 4*H), dtype=dtype)  # the gates' gradients, at one step
     for t1 in range(T, 0, -K):
         t0 = max(t1 - K, 0)
         for t in reversed(range(t0, t1)):
-            A, dZ = A_seq[t], dZ_seq[t - t0]
+            if (t1 - 1 - t) % L == 0:  # the gates' derivatives for the next L steps down, at once
+                s0 = max(t + 1 - L, t0)
+                A_block, G_block = A_seq[s0:t + 1], G_seq[s0 - t0:t + 1 - t0]
+                np.multiply(A_block[:, :, :3*H], 1 - A_block[:, :, :3*H], out=G_block[:, :, :3*H])
+                np.subtract(1, A_block[:, :, 3*H:]**2, out=G_block[:, :, 3*H:])
+            A, G, dZ = A_seq[t], G_seq[t - t0], dZ_seq[t - t0]
             c_prev = c_seq[t]
             Gamma_f = A[:, :H]
             Gamma_u = A[:, H:2*H]
@@ -332,15 +352,12 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             da = da_next + dy[t]
             dtanh_c = Gamma_o*da
             dc = dc_next + dtanh_c*(1 - tanh_c**2)
-            dGamma_o = da*tanh_c
-            dZ[:, 2*H:3*H] = Gamma_o*dGamma_o*(1 - Gamma_o)
-            dc_tilde = Gamma_u*dc
-            dZ[:, 3*H:] = dc_tilde*(1 - c_tilde**2)
-            dGamma_u = c_tilde*dc
-            dZ[:, H:2*H] = Gamma_u*dGamma_u*(1 - Gamma_u)
-            dGamma_f = c_prev*dc
-            dZ[:, :H] = Gamma_f*dGamma_f*(1 - Gamma_f)
-            da_prev = dZ @ fused_a_prev
+            np.multiply(da, tanh_c, out=dA[:, 2*H:3*H])
+            np.multiply(Gamma_u, dc, out=dA[:, 3*H:])
+            np.multiply(c_tilde, dc, out=dA[:, H:2*H])
+            np.multiply(c_prev, dc, out=dA[:, :H])
+            np.multiply(dA, G, out=dZ)
+            da_prev = np.dot(dZ, fused_a_prev)
             dc_prev = Gamma_f*dc
             da_next, dc_next = da_prev, dc_prev
         dZ_chunk = dZ_seq[:t1 - t0]

@@ -248,7 +248,7 @@ def forward(params, x, state0=None, *, workspace=None):
             a_prev = a_seq[t]
             c_prev = c_seq[t]
             Z, A = Z_seq[t - t0], A_seq[t]
-            Z += a_prev @ fused_a_prev_T
+            Z += np.dot(a_prev, fused_a_prev_T)
             z_f = Z[:, H:2*H]
             z_Gamma_f = c_prev*p_f + z_f
             Gamma_f = Gamma_f_seq[t] = sigmoid(z_Gamma_f)
@@ -257,12 +257,12 @@ def forward(params, x, state0=None, *, workspace=None):
             Gamma_u = Gamma_u_seq[t] = sigmoid(z_Gamma_u)
             np.tanh(Z[:, :H], out=A[:, :H])
             c_tilde = A[:, :H]
-            c = c_seq[t + 1] = Gamma_f*c_prev + Gamma_u*c_tilde
+            c = np.add(Gamma_f*c_prev, Gamma_u*c_tilde, out=c_seq[t + 1])
             z_o = Z[:, 3*H:]
             z_Gamma_o = c*p_o + z_o
             Gamma_o = Gamma_o_seq[t] = sigmoid(z_Gamma_o)
-            tanh_c = tanh_c_seq[t] = np.tanh(c)
-            a_seq[t + 1] = Gamma_o*tanh_c
+            tanh_c = np.tanh(c, out=tanh_c_seq[t])
+            np.multiply(Gamma_o, tanh_c, out=a_seq[t + 1])
 
     cache = {
         "x": x,
@@ -300,6 +300,9 @@ def _chunk(T, B):
     """How many steps to treat at once: about _ROWS rows, enough for efficient matrix products,
     few enough that the per-chunk buffers stay a fraction of the cache."""
     return max(1, min(T, _ROWS // B))
+
+
+_BLOCK_BYTES = 1 << 18  # 256 KiB: the gates' derivatives are formed for this much at once
 
 
 def _over_steps(a, b):
@@ -353,10 +356,17 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dx = np.empty_like(x)
     K = _chunk(T, B)
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 4*H), dtype)  # their gradients
+    G_seq = _buffer(workspace, "G_seq", (K, B, 4*H), dtype)  # each gate's act'(z)
+    L = max(1, _BLOCK_BYTES // G_seq[0].nbytes)  # steps whose derivatives stay in cache
+    dA = np.zeros((B, 4*H), dtype=dtype)  # the gates' gradients, at one step
     for t1 in range(T, 0, -K):
         t0 = max(t1 - K, 0)
         for t in reversed(range(t0, t1)):
-            A, dZ = A_seq[t], dZ_seq[t - t0]
+            if (t1 - 1 - t) % L == 0:  # the gates' derivatives for the next L steps down, at once
+                s0 = max(t + 1 - L, t0)
+                A_block, G_block = A_seq[s0:t + 1], G_seq[s0 - t0:t + 1 - t0]
+                np.subtract(1, A_block[:, :, :H]**2, out=G_block[:, :, :H])
+            A, G, dZ = A_seq[t], G_seq[t - t0], dZ_seq[t - t0]
             c_prev = c_seq[t]
             Gamma_f = Gamma_f_seq[t]
             Gamma_u = Gamma_u_seq[t]
@@ -370,15 +380,15 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             dz_Gamma_o = Gamma_o*dGamma_o*(1 - Gamma_o)
             dZ[:, 3*H:] = dz_Gamma_o
             dc = dc_next + dtanh_c*(1 - tanh_c**2) + dz_Gamma_o*p_o
-            dc_tilde = Gamma_u*dc
-            dZ[:, :H] = dc_tilde*(1 - c_tilde**2)
+            np.multiply(Gamma_u, dc, out=dA[:, :H])
             dGamma_u = c_tilde*dc
             dz_Gamma_u = Gamma_u*dGamma_u*(1 - Gamma_u)
             dZ[:, 2*H:3*H] = dz_Gamma_u
             dGamma_f = c_prev*dc
             dz_Gamma_f = Gamma_f*dGamma_f*(1 - Gamma_f)
             dZ[:, H:2*H] = dz_Gamma_f
-            da_prev = dZ @ fused_a_prev
+            np.multiply(dA[:, :H], G[:, :H], out=dZ[:, :H])
+            da_prev = np.dot(dZ, fused_a_prev)
             dc_prev = Gamma_f*dc + dz_Gamma_f*p_f + dz_Gamma_u*p_u
             dp_f += np.sum(c_prev*dz_Gamma_f, axis=0)
             dp_u += np.sum(c_prev*dz_Gamma_u, axis=0)

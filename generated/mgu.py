@@ -87,11 +87,6 @@ def init_params(input_size, hidden_size, *, rng=None, dtype=np.float64):
             for name, shape in param_shapes(input_size, hidden_size).items()}
 
 
-def sigmoid(z):
-    """1/(1 + exp(-z)) in its tanh form: never overflows, float32 stays float32."""
-    return (1/2)*np.tanh((1/2)*z) + 1/2
-
-
 def _check(value, name, shape, dtype):
     if not isinstance(value, np.ndarray):
         raise ValueError(f"{name}: expected a numpy array of shape {shape}, "
@@ -150,8 +145,18 @@ def _input(x, name, D, dtype):
     return T, B
 
 
-def _fused(params, D, H):
+def _inside(H, dtype):
+    """Per column of Z, the factor inside tanh of the gates activated through np.tanh
+    (sigmoid(z) = tanh(z/2)/2 + 1/2): forward folds it into the rows of the weights and the
+    bias, so that one np.tanh call activates all of them."""
+    factor = np.ones(2*H, dtype=dtype)
+    factor[H:] = 1/2
+    return factor
+
+
+def _fused(params, D, H, inside=None):
     """The blocks of every weight that read one vector, stacked: one matrix product each.
+    inside: the factor per column of Z (``_inside``) that scales each row, or None.
 
     Slots of the pre-activations Z, H columns each: z_c, z_f.
     """
@@ -161,6 +166,10 @@ def _fused(params, D, H):
     ))
     fused_Gamma_f_a_prev = params["W_c"][:, :H]
     fused_a_prev = params["W_f"][:, :H]
+    if inside is not None:
+        fused_x = fused_x * inside[:, None]
+        fused_Gamma_f_a_prev = fused_Gamma_f_a_prev * inside[:H][:, None]
+        fused_a_prev = fused_a_prev * inside[H:][:, None]
     return fused_x, fused_Gamma_f_a_prev, fused_a_prev
 
 
@@ -188,7 +197,8 @@ def forward(params, x, state0=None, *, workspace=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    fused_x, fused_Gamma_f_a_prev, fused_a_prev = _fused(params, D, H)
+    inside = _inside(H, dtype)  # the gates activated through tanh: their weights' rows scaled
+    fused_x, fused_Gamma_f_a_prev, fused_a_prev = _fused(params, D, H, inside)
     fused_Gamma_f_a_prev_T = np.ascontiguousarray(fused_Gamma_f_a_prev.T)  # row-major for the loop
     fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
 
@@ -198,7 +208,7 @@ def forward(params, x, state0=None, *, workspace=None):
     Gamma_f_a_prev_seq = _buffer(workspace, "Gamma_f_a_prev_seq", (T, B, H), dtype)
     K = _chunk(T, B)  # the input's products are formed K steps at a time, into one buffer
     Z_seq = _buffer(workspace, "Z_seq", (K, B, 2*H), dtype)  # the pre-activations
-    bias = np.concatenate([params["b_c"], params["b_f"]])
+    bias = np.concatenate([params["b_c"], params["b_f"]]) * inside
     for t0 in range(0, T, max(K, 1)):
         steps = min(K, T - t0)
         np.matmul(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
@@ -207,14 +217,16 @@ def forward(params, x, state0=None, *, workspace=None):
         for t in range(t0, t0 + steps):
             a_prev = a_seq[t]
             Z, A = Z_seq[t - t0], A_seq[t]
-            Z[:, H:] += a_prev @ fused_a_prev_T
-            A[:, H:] = sigmoid(Z[:, H:])
+            Z[:, H:] += np.dot(a_prev, fused_a_prev_T)
+            np.tanh(Z[:, H:], out=A[:, H:])
+            A[:, H:] *= 1/2
+            A[:, H:] += 1/2
             Gamma_f = A[:, H:]
-            Gamma_f_a_prev = Gamma_f_a_prev_seq[t] = Gamma_f*a_prev
-            Z[:, :H] += Gamma_f_a_prev @ fused_Gamma_f_a_prev_T
+            Gamma_f_a_prev = np.multiply(Gamma_f, a_prev, out=Gamma_f_a_prev_seq[t])
+            Z[:, :H] += np.dot(Gamma_f_a_prev, fused_Gamma_f_a_prev_T)
             np.tanh(Z[:, :H], out=A[:, :H])
             c_tilde = A[:, :H]
-            a_seq[t + 1] = Gamma_f*c_tilde + a_prev*(1 - Gamma_f)
+            np.add(Gamma_f*c_tilde, a_prev*(1 - Gamma_f), out=a_seq[t + 1])
 
     cache = {
         "x": x,
@@ -248,6 +260,9 @@ def _chunk(T, B):
     """How many steps to treat at once: about _ROWS rows, enough for efficient matrix products,
     few enough that the per-chunk buffers stay a fraction of the cache."""
     return max(1, min(T, _ROWS // B))
+
+
+_BLOCK_BYTES = 1 << 18  # 256 KiB: the gates' derivatives are formed for this much at once
 
 
 def _over_steps(a, b):
@@ -291,20 +306,28 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dx = np.empty_like(x)
     K = _chunk(T, B)
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 2*H), dtype)  # their gradients
+    G_seq = _buffer(workspace, "G_seq", (K, B, 2*H), dtype)  # each gate's act'(z)
+    L = max(1, _BLOCK_BYTES // G_seq[0].nbytes)  # steps whose derivatives stay in cache
+    dA = np.zeros((B, 2*H), dtype=dtype)  # the gates' gradients, at one step
     for t1 in range(T, 0, -K):
         t0 = max(t1 - K, 0)
         for t in reversed(range(t0, t1)):
-            A, dZ = A_seq[t], dZ_seq[t - t0]
+            if (t1 - 1 - t) % L == 0:  # the gates' derivatives for the next L steps down, at once
+                s0 = max(t + 1 - L, t0)
+                A_block, G_block = A_seq[s0:t + 1], G_seq[s0 - t0:t + 1 - t0]
+                np.subtract(1, A_block[:, :, :H]**2, out=G_block[:, :, :H])
+                np.multiply(A_block[:, :, H:], 1 - A_block[:, :, H:], out=G_block[:, :, H:])
+            A, G, dZ = A_seq[t], G_seq[t - t0], dZ_seq[t - t0]
             a_prev = a_seq[t]
             Gamma_f = A[:, H:]
             c_tilde = A[:, :H]
             da = da_next + dy[t]
-            dc_tilde = Gamma_f*da
-            dZ[:, :H] = dc_tilde*(1 - c_tilde**2)
-            dGamma_f_a_prev = dZ[:, :H] @ fused_Gamma_f_a_prev
-            dGamma_f = a_prev*dGamma_f_a_prev + da*(-a_prev + c_tilde)
-            dZ[:, H:] = Gamma_f*dGamma_f*(1 - Gamma_f)
-            da_prev = Gamma_f*dGamma_f_a_prev + da*(1 - Gamma_f) + dZ[:, H:] @ fused_a_prev
+            np.multiply(Gamma_f, da, out=dA[:, :H])
+            np.multiply(dA[:, :H], G[:, :H], out=dZ[:, :H])
+            dGamma_f_a_prev = np.dot(dZ[:, :H], fused_Gamma_f_a_prev)
+            np.add(a_prev*dGamma_f_a_prev, da*(-a_prev + c_tilde), out=dA[:, H:])
+            np.multiply(dA[:, H:], G[:, H:], out=dZ[:, H:])
+            da_prev = Gamma_f*dGamma_f_a_prev + da*(1 - Gamma_f) + np.dot(dZ[:, H:], fused_a_prev)
             da_next = da_prev
         dZ_chunk = dZ_seq[:t1 - t0]
         dfused_x += _sum_over_steps(dZ_chunk, x[t0:t1])

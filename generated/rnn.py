@@ -184,9 +184,9 @@ def forward(params, x, state0=None, *, workspace=None):
         for t in range(t0, t0 + steps):
             a_prev = a_seq[t]
             Z = Z_seq[t - t0]
-            Z += a_prev @ fused_a_prev_T
+            Z += np.dot(a_prev, fused_a_prev_T)
             z_a = Z
-            a_seq[t + 1] = np.tanh(z_a)
+            np.tanh(z_a, out=a_seq[t + 1])
 
     cache = {
         "x": x,
@@ -264,8 +264,8 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             dZ = dZ_seq[t - t0]
             a = a_seq[t + 1]
             da = da_next + dy[t]
-            dZ[:] = da*(1 - a**2)
-            da_prev = dZ @ fused_a_prev
+            np.multiply(da, 1 - a**2, out=dZ[:])
+            da_prev = np.dot(dZ, fused_a_prev)
             da_next = da_prev
         dZ_chunk = dZ_seq[:t1 - t0]
         dfused_x += _sum_over_steps(dZ_chunk, x[t0:t1])

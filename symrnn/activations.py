@@ -9,7 +9,10 @@ output ``y`` (``sigmoid' = y (1 - y)``), so a derivative of a cached gate comes 
   (``None``: the printer emits ``np.<name>`` directly);
 - ``latex``, ``text``: its name in the derivation printers (``\sigma``, ``σ``);
 - ``definition``: the function written with one exponential (``exp`` is given), from which
-  ``symrnn verify`` differentiates independently of ``grad``.
+  ``symrnn verify`` differentiates independently of ``grad``;
+- ``tanh_form``: ``(inside, scale, shift)`` when the function is ``scale*tanh(inside*z) + shift``
+  (``sigmoid(z) = tanh(z/2)/2 + 1/2``): the lowering then activates it with one ``np.tanh`` call
+  shared with other such gates, the ``inside`` factor folded into the prepared weights.
 """
 
 from dataclasses import dataclass
@@ -28,12 +31,13 @@ class Activation:
     text: str  # the name in Unicode text
     definition: Callable  # (z, exp) -> the function from its definition, with a single exp
     doc: str  # one line for the generated helper's docstring
+    tanh_form: tuple[sp.Rational, sp.Rational, sp.Rational] | None  # (inside, scale, shift)
 
 
 REGISTRY: dict[str, Activation] = {}
 
 
-def activation(name, *, grad, definition, latex, text=None, numpy=None, doc=""):
+def activation(name, *, grad, definition, latex, text=None, numpy=None, doc="", tanh_form=None):
     """Register an activation and return its SymPy function class."""
 
     def fdiff(self, argindex=1):
@@ -43,16 +47,17 @@ def activation(name, *, grad, definition, latex, text=None, numpy=None, doc=""):
 
     function = type(name, (sp.Function,), {"nargs": 1, "fdiff": fdiff})
     REGISTRY[name] = Activation(name, function, grad, numpy, latex, text or name, definition,
-                                doc)
+                                doc, tanh_form and tuple(sp.S(v) for v in tanh_form))
     return function
 
 
 sigmoid = activation("sigmoid", grad=lambda y: y * (1 - y), latex=r"\sigma", text="σ",
                      definition=lambda z, exp: 1 / (1 + exp(-z)),
                      numpy=lambda z: (sp.tanh(z / 2) + 1) / 2,
-                     doc="1/(1 + exp(-z)) in its tanh form: never overflows, float32 stays float32")
+                     doc="1/(1 + exp(-z)) in its tanh form: never overflows, float32 stays float32",
+                     tanh_form=(sp.S(1) / 2, sp.S(1) / 2, sp.S(1) / 2))
 tanh = activation("tanh", grad=lambda y: 1 - y**2, latex=r"\tanh",
-                  definition=lambda z, exp: 2 / (1 + exp(-2 * z)) - 1)
+                  definition=lambda z, exp: 2 / (1 + exp(-2 * z)) - 1, tanh_form=(1, 1, 0))
 
 
 class positive(sp.Function):  # noqa: N801 (a SymPy function, named as SymPy names them)

@@ -36,7 +36,8 @@ RESERVED = frozenset(
      "state", "state0", "state_T", "dstate0", "dstate_T", "rng", "bound", "name", "shape",
      "forward", "backward", "step", "init_params", "param_shapes", "CELL", "STATES", "PARAMS",
      "K", "t0", "t1", "steps", "bias", "db", "Z", "A", "dZ", "Z_seq", "A_seq", "dZ_seq",
-     "dZ_chunk", "workspace", "token"}
+     "dZ_chunk", "workspace", "token", "inside", "factor", "dA", "G", "G_seq", "A_block",
+     "G_block", "L", "s0"}
 ) | frozenset(REGISTRY)
 
 

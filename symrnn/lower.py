@@ -6,14 +6,18 @@ The Plan is what a backend's template renders. Decisions made here (and only her
   so that maps reading the same vectors, and then maps under the same activation, are adjacent;
 - the blocks of all weights that read one vector are stacked into one matrix (``fused_a_prev``,
   prepared once per call): one matrix product per vector fills a run of slots;
-- the input's products ``x fused_x^T + b`` are one matrix product over all T steps, before the
-  time loop; inside the loop only the recurrent products remain;
+- the input's products ``x fused_x^T + b`` are one matrix product over a chunk of steps, before
+  the time loop; inside the loop only the recurrent products remain;
 - adjacent gates under the same activation are activated by one ufunc call, into a buffer ``A``
-  whose views carry the seed's names (``Gamma_f = A[:, :H]``);
+  whose views carry the seed's names (``Gamma_f = A[:, :H]``); gates whose activation has a tanh
+  form (``sigmoid(z) = tanh(z/2)/2 + 1/2``) share one ``np.tanh`` call, the factor inside folded
+  into their rows of the prepared weights and bias;
 - the forward keeps, per step, exactly the values the backward reads (``Derivation.cached``);
-- the backward keeps ``dZ`` for all steps; inside the loop each vector's gradient is one matrix
-  product ``dZ[:, run] @ fused_v``; after it, ``dW``, ``db`` and ``dx`` are one product or sum per
-  vector.
+- the backward keeps ``dZ`` for a chunk of steps; the derivative of every gate's activation is
+  formed for a block of steps at once (``G``; as many steps as fit in cache), so that inside a
+  step the gates' gradients ``dA`` become ``dZ`` in one multiplication; each vector's gradient
+  is one matrix product ``dZ[:, run] @ fused_v``; after the chunk, ``dW``, ``db`` and ``dx`` are
+  one product or sum per vector.
 
 Every expression is printed by ``printing.CodePrinter``; the names follow ``symbols``.
 """
@@ -68,11 +72,23 @@ class Product:
 
 @dataclass(frozen=True)
 class Activate:
-    """``A[:, cols] = act(Z[:, cols])`` for adjacent gates under one activation."""
+    """``A[:, cols] = act(Z[:, cols])`` for adjacent gates under one activation, or through one
+    ``np.tanh`` for adjacent gates with a tanh form, then ``A[:, c] = scale*A[:, c] + shift``
+    for each ``(c, scale, shift)`` in ``after``."""
 
     function: str  # "sigmoid" (a module helper) or "np.tanh"
     cols: str
     nodes: tuple[tuple[str, str], ...]  # (Gamma_f, "A[:, :H]")
+    after: tuple[tuple[str, str, str], ...] = ()  # (":3*H", "1/2", "1/2")
+
+
+@dataclass(frozen=True)
+class Derivative:
+    """``G[..., cols]``: the derivative of one activation at the gates in ``cols``, in terms of
+    their values, for a block of steps: ``line`` reads ``A_block`` and writes ``G_block``."""
+
+    cols: str
+    line: str
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,13 @@ class Statement:
     target: str
     code: str
     store: str | None = None  # where the value is also kept, e.g. "Gamma_f_seq[t]"
+    into: str | None = None  # the value computed straight into ``store`` (a ufunc's out=)
+
+    @property
+    def line(self):
+        if self.into is None:
+            return f"{self.target} = {self.store + ' = ' if self.store else ''}{self.code}"
+        return f"{self.target} = {self.into}" if self.target else self.into
 
 
 @dataclass(frozen=True)
@@ -96,6 +119,7 @@ class Plan:
     width: str  # the columns of Z: "4*H"
     slots: tuple[Slot, ...]
     biases: tuple[str, ...]  # per slot, the bias's code or zeros; () if no slot has a bias
+    inside: tuple[tuple[str, str], ...]  # (cols, factor): the tanh form's factor inside, per run
     x_products: tuple[Product, ...]  # before the loop
     x_covers_all: bool  # one x product fills every slot
     products: tuple[Product, ...]  # the recurrent ones, each inside the loop once
@@ -105,6 +129,7 @@ class Plan:
     kept: tuple[str, ...]  # per-step values kept for the backward in X_seq arrays
     cache: tuple[str, ...]  # the keys of the cache, each also the name of its array
     loads: tuple[Statement, ...]  # at the top of a backward step
+    derivatives: tuple[Derivative, ...]  # per chunk of steps, before them
     backward: tuple[Statement, ...]  # inside the loop, in order
     vectors: tuple[tuple[str, str, str], ...]  # (p, dp, the per-step contribution to dp)
     carries: tuple[tuple[str, str, str], ...]  # (a, da_next, da_prev) for every state
@@ -189,11 +214,25 @@ def _products(order, cell, vector):
     return products
 
 
-def _statement(target, code, store, read):
-    """``target = code``, also kept in ``store``; with no local name if nothing reads it."""
+def _statement(target, expr, store, read, code):
+    """``target = expr``, also kept in ``store`` (computed straight into it where a ufunc's out=
+    can); with no local name if nothing reads it."""
+    text = code.doprint(expr)
+    into = code.into(expr, store) if store is not None else None
     if store is not None and sym(target) not in read:
-        return Statement(store, code)
-    return Statement(target, code, store)
+        return Statement(store, text) if into is None else Statement("", text, store, into)
+    return Statement(target, text, store, into)
+
+
+def _runs(slots):
+    """Sorted slot numbers cut into runs of adjacent ones."""
+    runs = []
+    for k in slots:
+        if runs and runs[-1][-1] == k - 1:
+            runs[-1].append(k)
+        else:
+            runs.append([k])
+    return runs
 
 
 def lower(derivation: Derivation) -> Plan:
@@ -216,35 +255,69 @@ def lower(derivation: Derivation) -> Plan:
     x_products = tuple(_products(order, cell, INPUT))
     products = {v: _products(order, cell, v) for v in vectors_read if v != INPUT}
 
-    # gates under one activation, adjacent and reading the same vectors: one ufunc call
     by_slot = {slot_of[z]: gate.out for z, gate in gates.items()}  # slot -> its gate
     direct = {gate.out: slot_of[z] for z, gate in gates.items()}  # gate -> its slot
+    read_by_others = set().union(*(set(n.inputs) if isinstance(n, Affine) else
+                                   n.expr.free_symbols for n in cell.nodes if n.out not in direct))
+
+    def entry(k):
+        return REGISTRY[gates[order[k].out].expr.func.__name__]
+
+    # A gate is plain when only its activation reads its pre-activation: then dz = dGamma act'.
+    adjoints = {a.of: a for a in derivation.backward}
+    plain = {k for k, gate in by_slot.items() if order[k].out not in read_by_others
+             and not adjoints[order[k].out].projections
+             and sp.expand(adjoints[order[k].out].expr
+                           - entry(k).grad(gate) * adjoint(gate.name)) == 0}
+
+    # gates under one activation, adjacent and reading the same vectors: one ufunc call; adjacent
+    # plain groups with a tanh form: one np.tanh call (the factor inside folded into the weights)
     groups = []
-    for k in range(len(order)):
-        if k not in by_slot:
-            continue
-        act = gates[order[k].out].expr.func
-        same = (groups and groups[-1][-1] == k - 1 and gates[order[k - 1].out].expr.func is act
-                and order[k - 1].inputs == order[k].inputs)
+    for k in sorted(by_slot):
+        same = (groups and groups[-1][-1] == k - 1 and entry(k - 1) is entry(k)
+                and order[k - 1].inputs == order[k].inputs and (k - 1 in plain) == (k in plain))
         if same:
             groups[-1].append(k)
         else:
             groups.append([k])
 
-    def activation_op(group):
-        entry = REGISTRY[gates[order[group[0]].out].expr.func.__name__]
-        function = entry.name if entry.numpy is not None else f"np.{entry.name}"
-        return Activate(function, _slice(group[0] * H, (group[-1] + 1) * H, width),
-                        tuple((by_slot[k].name, view("A", k)) for k in group))
+    def through_tanh(group):
+        return group[0] in plain and entry(group[0]).tanh_form is not None
+
+    merged = []
+    for group in groups:
+        if (merged and through_tanh(group) and through_tanh(merged[-1][-1])
+                and merged[-1][-1][-1] == group[0] - 1
+                and order[group[0] - 1].inputs == order[group[0]].inputs):
+            merged[-1].append(group)
+        else:
+            merged.append([group])
+
+    def span(group):
+        return _slice(group[0] * H, (group[-1] + 1) * H, width)
+
+    def activation_op(run):
+        nodes = tuple((by_slot[k].name, view("A", k)) for group in run for k in group)
+        whole = _slice(run[0][0] * H, (run[-1][-1] + 1) * H, width)
+        if through_tanh(run[0]):
+            after = tuple((span(g), code.doprint(entry(g[0]).tanh_form[1]),
+                           code.doprint(entry(g[0]).tanh_form[2])) for g in run
+                          if entry(g[0]).tanh_form[1:] != (1, 0))
+            return Activate("np.tanh", whole, nodes, after)
+        function = entry(run[0][0]).name
+        return Activate(function if entry(run[0][0]).numpy is not None else f"np.{function}",
+                        whole, nodes)
+
+    inside = tuple((span(g), code.doprint(entry(g[0]).tanh_form[0]))
+                   for run in merged for g in run
+                   if through_tanh(g) and entry(g[0]).tanh_form[0] != 1)
 
     state_values = {prev(s) for s in cell.states} | {sym(s) for s in cell.states}
     kept = tuple(v.name for v in derivation.cached
                  if v not in state_values and v not in direct and v not in slot_of)
     read_forward = set().union(*(n.expr.free_symbols if not isinstance(n, Affine)
                                  else set(n.inputs) for n in cell.nodes))
-    read_by_others = set().union(*(set(n.inputs) if isinstance(n, Affine) else
-                                   n.expr.free_symbols for n in cell.nodes if n.out not in direct))
-    forward, done = [], set()
+    forward, done, activated = [], set(), set()
     for node in derivation.forward:
         if isinstance(node, Affine):
             for v in node.inputs:
@@ -254,12 +327,13 @@ def lower(derivation: Derivation) -> Plan:
             if node.out in read_by_others:  # read by a node other than its own gate
                 forward.append(Statement(node.out.name, view("Z", slot_of[node.out])))
         elif node.out in direct:
-            group = next(g for g in groups if direct[node.out] in g)
-            if group[0] == direct[node.out]:
-                forward.append(activation_op(group))
+            i = next(i for i, run in enumerate(merged) if any(direct[node.out] in g for g in run))
+            if i not in activated:  # at the first of its gates to be computed
+                forward.append(activation_op(merged[i]))
+                activated.add(i)
         else:
-            forward.append(_statement(node.out.name, code.doprint(node.expr),
-                                      _store(node.out, cell, kept), read_forward))
+            forward.append(_statement(node.out.name, node.expr, _store(node.out, cell, kept),
+                                      read_forward, code))
 
     def projected(a):
         terms = [a.expr]
@@ -270,21 +344,45 @@ def lower(derivation: Derivation) -> Plan:
 
     indexed = {DY: sp.IndexedBase(DY.name)[_T]}
     read_backward = {adjoint(prev(s).name) for s in cell.states}  # carried to step t-1
-    for a in derivation.backward:
-        if a.of.name != INPUT:  # dx is formed after the loop
+    for a in derivation.backward:  # dx is formed after the loop, a plain gate's dz from dA
+        if a.of.name != INPUT and not (a.of in slot_of and slot_of[a.of] in plain):
             read_backward |= projected(a).free_symbols
-    backward, vectors = [], []
+    backward, vectors, pending = [], [], []
+
+    def flush():
+        """dZ = dA G for the plain gates whose dA is complete, one multiplication per run."""
+        for run in _runs(sorted(pending)):
+            whole = _slice(run[0] * H, (run[-1] + 1) * H, width)
+            views = [a if whole == ":" else f"{a}[:, {whole}]" for a in ("dA", "G", "dZ")]
+            backward.append(Statement("", "", into="np.multiply({}, {}, out={})".format(*views)))
+            backward.extend(Statement(adjoint(order[k].out.name).name, view("dZ", k))
+                            for k in run if adjoint(order[k].out.name) in read_backward)
+        pending.clear()
+
+    pending_reads = set()
     for a in derivation.backward:
         if a.of.name == INPUT:
             continue  # dx is formed after the loop from dZ
         expr = projected(a).xreplace(indexed)
+        if a.of in slot_of and slot_of[a.of] in plain:
+            pending.append(slot_of[a.of])
+            pending_reads.add(a.out)
+            continue
+        if pending and any(s.name.startswith("dZ") or s in pending_reads
+                           for s in expr.free_symbols):
+            flush()
         if a.of.name in cell.vectors:
             vectors.append((a.of.name, a.out.name, code.doprint(expr)))
             continue
-        text = code.doprint(expr) if expr != 0 else "np.zeros((B, H), dtype=dtype)"
-        store = None if a.of not in slot_of else (  # written into dZ, never rebinding it
-            "dZ[:]" if cols(slot_of[a.of]) == ":" else view("dZ", slot_of[a.of]))
-        backward.append(_statement(a.out.name, text, store, read_backward))
+        if expr == 0:
+            expr = sp.Symbol("np.zeros((B, H), dtype=dtype)")
+        store = None  # gate gradients go into dA, pre-activation gradients into dZ
+        if a.of in direct and direct[a.of] in plain:
+            store = "dA[:]" if cols(direct[a.of]) == ":" else view("dA", direct[a.of])
+        elif a.of in slot_of:
+            store = "dZ[:]" if cols(slot_of[a.of]) == ":" else view("dZ", slot_of[a.of])
+        backward.append(_statement(a.out.name, expr, store, read_backward, code))
+    flush()
 
     used = set().union(*(a.expr.free_symbols for a in derivation.backward))
     loads = []
@@ -303,6 +401,13 @@ def lower(derivation: Derivation) -> Plan:
         else:
             loads.append(Statement(v.name, f"{sequence(v.name)}[t]"))
 
+    derivatives = []
+    for g in groups:
+        if g[0] in plain:
+            at = "" if span(g) == ":" else f"[:, :, {span(g)}]"
+            grad = entry(g[0]).grad(sym(f"A_block{at}"))
+            derivatives.append(Derivative(span(g), code.into(grad, f"G_block{at}")
+                                          or f"G_block[{at[1:-1] or ':'}] = {code.doprint(grad)}"))
     first = next(a for a in order if sym(INPUT) in a.inputs)
     keep_Z = any(v in slot_of for v in derivation.cached)
     keep_A = any(v in direct for v in derivation.cached)
@@ -313,19 +418,21 @@ def lower(derivation: Derivation) -> Plan:
         shapes=tuple((p, _print_size(sp.Tuple(*cell.param_shape(p, D, H)))) for p in cell.params),
         sizes_from=(first.weight.name, sum(1 for v in first.inputs if v.name != INPUT)),
         helpers=tuple((e.name, code.helper(e), e.doc) for e in helpers_used(
-            [n.expr for n in cell.nodes if not isinstance(n, Affine)])),
+            [n.expr for n in cell.nodes if not isinstance(n, Affine) and n.out not in direct]
+            + [gates[order[g[0]].out].expr for g in groups if not through_tanh(g)])),
         text=_docstring(derivation), width=_print_size(width),
         slots=tuple(Slot(a.out.name, a.weight.name, a.bias.name if a.bias is not None else None,
                          cols(k)) for k, a in enumerate(order)),
         biases=(tuple(f'params["{a.bias.name}"]' if a.bias is not None else "np.zeros(H, dtype)"
                       for a in order) if any(a.bias is not None for a in order) else ()),
-        x_products=x_products,
+        inside=inside, x_products=x_products,
         x_covers_all=len(x_products) == 1 and x_products[0].cols == ":",
         products=tuple(p for v in vectors_read if v != INPUT for p in products[v]),
         forward=tuple(forward), activates=bool(groups), step_loads=step_loads, kept=kept,
         cache=(INPUT,) + tuple(sequence(n) for n in cell.states + kept)
         + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if keep_A else ()),
-        loads=tuple(loads), backward=tuple(backward), vectors=tuple(vectors),
+        loads=tuple(loads), derivatives=tuple(derivatives), backward=tuple(backward),
+        vectors=tuple(vectors),
         carries=tuple((s, next_adjoint(s).name, adjoint(prev(s).name).name) for s in cell.states),
         grads=tuple((r.param.name, adjoint(r.param.name).name) for r in derivation.reductions))
     _check_names(plan, cell)

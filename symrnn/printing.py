@@ -7,7 +7,8 @@ from .activations import REGISTRY, is_activation, lookup
 
 
 class matmul(sp.Function):  # noqa: N801 (a SymPy function, named as SymPy names them)
-    """``matmul(a, b)`` prints as ``a @ b``: a matrix product in an otherwise elementwise sum."""
+    """``matmul(a, b)`` prints as ``np.dot(a, b)``: a matrix product in an otherwise elementwise
+    sum (for the small products of one step, ``np.dot`` costs half of ``@``)."""
 
     nargs = 2
 
@@ -53,7 +54,27 @@ class CodePrinter(NumPyPrinter):
 
     def _print_matmul(self, expr):
         left, right = (self._print(a) for a in expr.args)
-        return f"{left} @ {right}"
+        return f"np.dot({left}, {right})"
+
+    def into(self, expr, out):
+        """``expr`` computed by its last operation straight into the array ``out`` (a ufunc's
+        ``out=``), saving a temporary and a copy; None when that operation is no ufunc."""
+        if is_activation(expr) and lookup(expr.func).numpy is None:
+            return f"np.{expr.func.__name__}({self._print(expr.args[0])}, out={out})"
+        if isinstance(expr, sp.Mul):
+            factors = expr.as_ordered_factors()
+            if factors[0] == -1:
+                return None  # a sign folded into a product prints as a unary minus
+            rest = sp.Mul(*factors[:-1], evaluate=False) if len(factors) > 2 else factors[0]
+            return f"np.multiply({self._print(rest)}, {self._print(factors[-1])}, out={out})"
+        if isinstance(expr, sp.Add) and not any(isinstance(a, matmul) for a in expr.args):
+            terms = self._as_ordered_terms(expr)
+            last, ufunc = terms[-1], "np.add"
+            if last.could_extract_minus_sign():
+                last, ufunc = -last, "np.subtract"
+            rest = sp.Add(*terms[:-1], evaluate=False) if len(terms) > 2 else terms[0]
+            return f"{ufunc}({self._print(rest)}, {self._print(last)}, out={out})"
+        return None
 
     def helper(self, entry, argument="z"):
         """The body expression of the module-level helper for activation ``entry``."""

@@ -3,6 +3,7 @@ independent symbolic check of a cell that uses all of them."""
 
 import numpy as np
 import pytest
+import sympy as sp
 from conftest import build_kinked
 
 import symrnn
@@ -55,6 +56,15 @@ def test_derivative_is_zero_at_a_kink(name, kink, slope_inside):
         y, _, cache = module.forward(params, np.ones((1, 1, 1)))
         grads, _, _ = module.backward(params, cache, np.ones_like(y))
         assert grads["b_a"][0] == pytest.approx(slope, abs=0), (z, grads["b_a"])
+
+
+@pytest.mark.parametrize("name", sorted(n for n in REGISTRY if REGISTRY[n].tanh_form))
+def test_tanh_form_is_the_definition(name):
+    """scale*tanh(inside*z) + shift, written with exp, equals the definition for every z."""
+    entry, z = REGISTRY[name], sp.Symbol("z", real=True)
+    inside, scale, shift = entry.tanh_form
+    via_tanh = scale * (2 / (1 + sp.exp(-2 * inside * z)) - 1) + shift
+    assert sp.simplify(via_tanh - entry.definition(z, sp.exp)) == 0
 
 
 def test_verify_passes_with_every_activation():
