@@ -1,7 +1,10 @@
 """The Python API: cell -> derivation -> source -> module."""
 
+import hashlib
 import importlib.util
 import itertools
+import os
+import sys
 import types
 from pathlib import Path
 
@@ -9,7 +12,9 @@ from .cell import Cell, CellError
 from .cells import builtin
 from .derive import Derivation
 from .derive import derive as _derive
+from .loops import loops
 from .lower import lower
+from .output import write_atomic
 from .render import render
 
 _loaded = itertools.count()
@@ -55,29 +60,61 @@ def derive(cell) -> Derivation:
     return _derive(get_cell(cell))
 
 
+BACKENDS = ("numpy", "numba")  # numba: compiled time loops (symrnn.loops), needs numba
+
+
 def generate_source(cell, backend="numpy", origin=None) -> str:
     """The source of the standalone module for a cell (anything ``get_cell`` takes).
 
+    ``backend``: "numpy", or "numba" (the same contract, the time loops compiled).
     ``origin``: what to pass to ``symrnn generate`` to regenerate it, said in the header
     (default: the cell's name when it is a string, else the cell's name).
     """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; the backends are {', '.join(BACKENDS)}")
     if origin is None:
         origin = cell if isinstance(cell, str) else get_cell(cell).name
-    return render(lower(derive(cell)), backend, origin)
+    derivation = _derive(get_cell(cell))
+    plan = lower(derivation)
+    context = {"loops": loops(derivation, plan)} if backend == "numba" else {}
+    return render(plan, backend, origin, **context)
 
 
 def load(cell, backend="numpy") -> types.ModuleType:
     """Generate the module for a cell and compile it in memory; nothing is written.
 
-    Every call gives a new module object with a unique name, never one cached in sys.modules.
+    Every call gives a new module object. A NumPy module has a unique name and is never put in
+    sys.modules. A numba module needs a real file for numba's on-disk cache of machine code: its
+    source is written once, named by its content, under ``symrnn_cache_dir()``, and imported
+    under that name (in sys.modules, where numba's cache finds it).
     """
     cell = get_cell(cell)
     source = generate_source(cell, backend)
     name = f"symrnn_generated_{cell.name}_{next(_loaded)}"
+    if backend == "numba":
+        digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+        name = f"symrnn_numba_{cell.name}_{digest}"  # numba's cache imports it by this name
+        path = symrnn_cache_dir() / f"{name}.py"
+        if not path.is_file():
+            write_atomic(path, source.encode("utf-8"))
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
     module = types.ModuleType(name)
     module.__file__ = f"<symrnn:{cell.name}>"
     exec(compile(source, module.__file__, "exec"), module.__dict__)
     return module
+
+
+def symrnn_cache_dir() -> Path:
+    """Where ``load`` keeps numba modules: $SYMRNN_CACHE, else $XDG_CACHE_HOME/symrnn, else
+    ~/.cache/symrnn."""
+    if os.environ.get("SYMRNN_CACHE"):
+        return Path(os.environ["SYMRNN_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "symrnn"
 
 
 __all__ = ["Cell", "derive", "generate_source", "get_cell", "load"]

@@ -48,10 +48,12 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(plan, backend="numpy", origin=None) -> str:
-    """The module's source; ``origin`` is what to give ``symrnn generate`` to regenerate it."""
+def render(plan, backend="numpy", origin=None, **context) -> str:
+    """The module's source; ``origin`` is what to give ``symrnn generate`` to regenerate it;
+    ``context``: what a backend's template needs beyond the plan (numba: ``loops``)."""
     origin = origin or plan.cell
     source = environment().get_template(f"{backend}/module.py.j2").render(
-        plan=plan, origin=origin if origin.isprintable() else repr(origin))  # one comment line
+        plan=plan, backend=backend, origin=origin if origin.isprintable() else repr(origin),
+        **context)  # origin: one comment line
     assert source.startswith(HEADER), "a template must start with the generated header"
     return source

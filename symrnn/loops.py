@@ -1,0 +1,338 @@
+"""loops(derivation, plan) -> Loops: one step of a cell as fused loops over (batch, unit).
+
+A compiled backend (numba) runs the whole time loop itself. Inside a step, everything between two
+matrix products is one loop over the batch ``b`` and the units ``j``, computing every value of that
+stretch as a scalar; a matrix product ends the stretch (it needs all units). So a step is a
+sequence of phases, each a ``Gemm`` or a ``Loop``, decided here from the Derivation and the Plan
+(the same slots, stacked matrices and cache as the NumPy module):
+
+- forward: the recurrent products ``P_v = v @ fused_v_T`` as soon as an affine map needs them; a
+  pre-activation is ``z = X[t, b, col] + P_v[b, col'] + ... + bias[col]``, where ``X`` holds the
+  input's products for the chunk (one matrix product before the loop);
+- backward: every adjoint of the Derivation as a scalar (``dz_f = dGamma_f*Gamma_f*(1 - Gamma_f)``,
+  no activation-derivative buffers), the projections ``Q_v = dZ[:, run] @ fused_v`` as products
+  once their ``dz`` are complete.
+
+A value read by a later phase of its step is stored where the cache or the step keeps it
+(``A_seq``, ``a_seq``, ``dZ_seq``, ...) or, failing that, in a (B, H) scratch array ``name_buf``.
+Numbers print as ``real(...)``, the dtype of the arrays, so float32 stays float32.
+"""
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .activations import is_activation, lookup
+from .cell import INPUT, Affine
+from .derive import DY, Derivation
+from .lower import Plan, _gates, _order
+from .printing import CodePrinter, ShapePrinter
+from .symbols import adjoint, prev, sequence, sym
+
+H = sp.Symbol("H")
+_J = sp.Symbol("j")
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """``np.dot(left, matrix, out)``; ``stage``: first copy ``left`` into this contiguous buffer."""
+
+    left: str
+    matrix: str
+    out: str
+    stage: str | None = None
+
+
+@dataclass(frozen=True)
+class Loop:
+    """``for b, j``: ``loads``, then ``lines`` (each already ``target = code``)."""
+
+    loads: tuple[str, ...]
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Loops:
+    forward: tuple[Gemm | Loop, ...]
+    backward: tuple[Gemm | Loop, ...]
+    forward_args: tuple[str, ...]  # the forward kernel's arrays, after (t0, steps)
+    backward_args: tuple[str, ...]  # the backward kernel's arrays, after (t0, t1)
+    scratch: tuple[tuple[str, str], ...]  # (name, columns): (B, columns) arrays for one step
+    carries: tuple[tuple[str, str, str], ...]  # (state, dX_next buffer, dX_prev buffer)
+    x_buffers: tuple[tuple[str, str, str], ...]  # (name, product matrix, columns): x's products
+    sums: tuple[tuple[str, str], ...]  # (param vector, its gradient's accumulator)
+
+
+class ScalarPrinter(CodePrinter):
+    """Scalar code for compiled loops: numbers as ``real(...)`` (the arrays' dtype), small integer
+    powers as products, activations from their registry NumPy form, ``max``/``min``/``abs``."""
+
+    def _print(self, expr, **kwargs):
+        if is_activation(expr):
+            entry = lookup(expr.func)
+            if entry.numpy is None:
+                return f"np.{entry.name}({self._print(expr.args[0])})"
+            return self._print(_real(entry.numpy(expr.args[0])))
+        return super()._print(expr, **kwargs)
+
+    def doprint(self, expr, assign_to=None):
+        return super().doprint(_real(sp.sympify(expr)), assign_to)
+
+    def _print_Integer(self, expr):
+        return f"real({int(expr)})"
+
+    def _print_Rational(self, expr):
+        return f"real({expr.p}/{expr.q})"
+
+    def _print_Float(self, expr):
+        return f"real({float(expr)!r})"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        if exp.is_Integer and 2 <= exp <= 3:
+            return "*".join([self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Mul"])]
+                            * int(exp))
+        if exp == -1:
+            return f"real(1)/{self.parenthesize(base, sp.printing.precedence.PRECEDENCE['Pow'])}"
+        return super()._print_Pow(expr, rational)
+
+    def _print_Abs(self, expr):
+        return f"abs({self._print(expr.args[0])})"
+
+    def _fold(self, ufunc, args):
+        name = {"np.maximum": "max", "np.minimum": "min"}[ufunc]
+        text = self._print(args[0])
+        for arg in args[1:]:
+            text = f"{name}({text}, {self._print(arg)})"
+        return text
+
+    def _print_positive(self, expr):
+        return f"real({self._print(expr.args[0])} > real(0))"
+
+
+def _real(expr):
+    """``expr`` with every number a symbol ``real(...)`` (exponents left as they are), so that it
+    prints without parentheses and computes in the arrays' dtype."""
+    if expr.is_Number and expr != -1:  # -1 prints as a minus sign
+        value = sp.Abs(expr)
+        text = str(value) if value.is_Integer else (
+            f"{value.p}/{value.q}" if value.is_Rational else repr(float(value)))
+        return sp.Symbol(f"real({text})") * (-1 if expr < 0 else 1)
+    if isinstance(expr, sp.Pow):
+        return sp.Pow(_real(expr.base), expr.exp, evaluate=False)
+    if not expr.args:
+        return expr
+    return expr.func(*(_real(a) for a in expr.args))
+
+
+def _size(expr):
+    return ShapePrinter().doprint(expr)
+
+
+def _first(cols):
+    """The first slot of a run of columns ``"H:3*H"`` -> 1."""
+    return int(sp.sympify(cols.split(":")[0] or "0").subs(H, 1))
+
+
+class _Step:
+    """The phases of one step being built. Each line goes into the earliest loop where what it
+    reads is ready: after the loops that define its symbols, and after the matrix products whose
+    output it reads (``after``: the number of products it waits for)."""
+
+    def __init__(self):
+        self.gemms = []
+        self.lines = []  # (text, reads, defines, after)
+
+    def gemm(self, gemm):
+        self.gemms.append(gemm)
+        return len(self.gemms)  # lines reading its output wait for this many products
+
+    def line(self, text, reads=frozenset(), defines=None, after=0):
+        self.lines.append((text, set(reads), defines, after))
+
+    def finish(self, outside, home):
+        """The phases: loop 0, product 1, loop 1, ...; empty loops left out. A value defined by
+        an earlier loop of the step is stored at its ``home`` there and loaded from it; any other
+        value is loaded from ``outside``."""
+        owner, placed = {}, [[] for _ in range(len(self.gemms) + 1)]
+        for text, reads, defines, after in self.lines:
+            at = max([after] + [owner[s] for s in reads if s in owner])
+            placed[at].append((text, reads, defines))
+            if defines is not None and defines not in owner:
+                owner[defines] = at
+        stored = {(text.split(" = ")[1], at) for at, lines in enumerate(placed)
+                  for text, _, _ in lines if " = " in text and "[" in text.split(" = ")[0]}
+        loads = []
+        for at, lines in enumerate(placed):
+            mine, defined = [], set()
+            for _, reads, defines in lines:
+                for s in sorted(reads - defined, key=lambda s: s.name):
+                    if s in owner and owner[s] < at:
+                        if (s.name, owner[s]) not in stored:
+                            placed[owner[s]].append((f"{home(s)} = {s.name}", {s}, None))
+                            stored.add((s.name, owner[s]))
+                        mine.append(f"{s.name} = {home(s)}")
+                    elif s not in owner:
+                        mine.append(f"{s.name} = {outside(s)}")
+                    defined.add(s)
+                defined.add(defines)
+            loads.append(mine)
+        phases = []
+        for at, lines in enumerate(placed):
+            if at:
+                phases.append(self.gemms[at - 1])
+            if lines:
+                phases.append(Loop(tuple(loads[at]), tuple(text for text, _, _ in lines)))
+        return tuple(phases)
+
+
+def loops(derivation: Derivation, plan: Plan) -> Loops:
+    cell = derivation.cell
+    code = ScalarPrinter()
+    gates = _gates(cell)
+    order = _order(cell, gates)
+    slot_of = {a.out: k for k, a in enumerate(order)}
+    direct = {gate.out: slot_of[z] for z, gate in gates.items()}
+    keep_Z = "Z_seq" in plan.cache
+    states, kept = set(cell.states), set(plan.kept)
+    scratch = {}
+
+    def col(k, start=0):  # the column of unit j of slot k, in an array whose column 0 is slot start
+        return _size((k - start) * H + _J)
+
+    def slots(product):
+        start = _first(product.cols)
+        return range(start, start + len(product.parts))
+
+    def cached(s):
+        """Where forward keeps s for the backward (or None)."""
+        if s in direct:
+            return f"A_seq[t, b, {col(direct[s])}]"
+        if s in slot_of:
+            return f"Z_seq[t, b, {col(slot_of[s])}]" if keep_Z else None
+        if s.name in states:
+            return f"{sequence(s.name)}[t + 1, b, j]"
+        if s.name in kept:
+            return f"{sequence(s.name)}[t, b, j]"
+        for state in cell.states:
+            if s == prev(state):
+                return f"{sequence(state)}[t, b, j]"
+        return None
+
+    def home(s):
+        where = cached(s)
+        if where is None:
+            scratch[f"{s.name}_buf"] = "H"
+            where = f"{s.name}_buf[b, j]"
+        return where
+
+    def outside(s):
+        if s.name in cell.vectors:
+            return f"param_{s.name}[j]"
+        if s == DY:
+            return "dy_seq[t, b, j]"
+        if s.name.endswith("_next") and s.name.startswith("d"):
+            return f"{s.name}_buf[b, j]"
+        where = cached(s)
+        assert where is not None, f"{s} is neither cached nor computed in the step"
+        return where
+
+    # ---- forward ----
+    x_buffers = tuple((f"X_{i + 1}" if len(plan.x_products) > 1 else "X", p.matrix, p.cols)
+                      for i, p in enumerate(plan.x_products))
+    by_vector = {}
+    for p in plan.products:
+        by_vector.setdefault(p.vector, []).append(p)
+        scratch["P_" + p.matrix[len("fused_"):]] = _size(len(p.parts) * H)
+
+    def z_code(k):
+        terms = [f"{name}[t - t0, b, {col(k, _first(cols))}]"
+                 for (name, _, cols), p in zip(x_buffers, plan.x_products, strict=True)
+                 if k in slots(p)]
+        terms += [f"P_{p.matrix[len('fused_'):]}[b, {col(k, _first(p.cols))}]"
+                  for p in plan.products if k in slots(p)]
+        if order[k].bias is not None:
+            terms.append(f"bias[{col(k)}]")
+        return " + ".join(terms)
+
+    step, waits = _Step(), {}
+    for node in derivation.forward:
+        if isinstance(node, Affine):
+            for v in node.inputs:
+                if v.name != INPUT and v.name not in waits:
+                    for p in by_vector[v.name]:
+                        waits[p.matrix] = step.gemm(Gemm(f"{p.series}[t]", f"{p.matrix}_T",
+                                                         "P_" + p.matrix[len("fused_"):]))
+                    waits[v.name] = True
+            k = slot_of[node.out]
+            step.line(f"{node.out.name} = {z_code(k)}", defines=node.out,
+                      after=max([waits[p.matrix] for p in plan.products if k in slots(p)],
+                                default=0))
+        else:
+            step.line(f"{node.out.name} = {code.doprint(node.expr)}",
+                      node.expr.free_symbols, node.out)
+        if cached(node.out) is not None:
+            step.line(f"{cached(node.out)} = {node.out.name}", {node.out})
+    forward = step.finish(outside, home)
+
+    # ---- backward ----
+    bscratch_before = set(scratch)
+    carries = tuple((s, f"d{s}_next_buf", f"d{s}_prev_buf") for s in cell.states)
+    carry_out = {adjoint(prev(s).name): f"d{s}_prev_buf[b, j]" for s in cell.states}
+    step = _Step()
+    for a in derivation.backward:
+        if a.of.name == INPUT:
+            continue
+        products, after = by_vector.get(a.of.name, []), 0
+        for p in products:
+            name = p.matrix[len("fused_"):]
+            if a.out in carry_out and a.expr == 0 and len(products) == 1 and p.cols == ":":
+                step.gemm(Gemm("dZ_seq[t - t0]", p.matrix, carry_out[a.out].split("[")[0]))
+                break  # the carried gradient is the product alone, straight into its buffer
+            scratch["Q_" + name] = "H"
+            if p.cols == ":":
+                after = step.gemm(Gemm("dZ_seq[t - t0]", p.matrix, "Q_" + name))
+            else:
+                scratch["dZ_" + name] = _size(len(p.parts) * H)
+                after = step.gemm(Gemm(f"dZ_seq[t - t0, :, {p.cols}]", p.matrix, "Q_" + name,
+                                       "dZ_" + name))
+        else:
+            text = " + ".join(([code.doprint(a.expr)] if a.expr != 0 else [])
+                              + [f"Q_{p.matrix[len('fused_'):]}[b, j]" for p in products])
+            text = text or "real(0)"
+            if a.of.name in cell.vectors:
+                step.line(f"grad_{a.of.name}[j] += {text}", a.expr.free_symbols, after=after)
+                continue
+            step.line(f"{a.out.name} = {text}", a.expr.free_symbols, a.out, after)
+            if a.of in slot_of:
+                step.line(f"dZ_seq[t - t0, b, {col(slot_of[a.of])}] = {a.out.name}", {a.out})
+            if a.out in carry_out:
+                step.line(f"{carry_out[a.out]} = {a.out.name}", {a.out})
+
+    def home_backward(s):
+        scratch[f"{s.name}_buf"] = "H"
+        return f"{s.name}_buf[b, j]"
+
+    backward = step.finish(outside, home_backward)
+    bscratch = set(scratch) - bscratch_before
+
+    forward_args = (tuple(b[0] for b in x_buffers) + (("bias",) if plan.biases else ())
+                    + tuple(f"{p.matrix}_T" for p in plan.products)
+                    + tuple(f"param_{v}" for v in cell.vectors)
+                    + tuple(sequence(s) for s in cell.states)
+                    + tuple(sequence(n) for n in plan.kept)
+                    + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if plan.activates else ())
+                    + tuple(sorted(n for n in scratch if n not in bscratch)))
+    backward_args = (("dy_seq",) + tuple(p.matrix for p in plan.products)
+                     + tuple(f"param_{v}" for v in cell.vectors)
+                     + tuple(f"grad_{v}" for v in cell.vectors)
+                     + tuple(sequence(s) for s in cell.states)
+                     + tuple(sequence(n) for n in plan.kept)
+                     + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if plan.activates else ())
+                     + ("dZ_seq",) + tuple(n for c in carries for n in c[1:])
+                     + tuple(sorted(bscratch)))
+    return Loops(forward, backward, forward_args, backward_args, tuple(sorted(scratch.items())),
+                 carries, x_buffers, tuple((v, f"grad_{v}") for v in cell.vectors))
+
+
+__all__ = ["Gemm", "Loop", "Loops", "loops"]
