@@ -8,6 +8,7 @@ import sys
 import types
 from pathlib import Path
 
+from . import approx
 from .cell import Cell, CellError
 from .cells import builtin
 from .derive import Derivation
@@ -76,7 +77,7 @@ def generate_source(cell, backend="numpy", origin=None) -> str:
         origin = cell if isinstance(cell, str) else get_cell(cell).name
     derivation = _derive(get_cell(cell))
     plan = lower(derivation)
-    context = {"loops": loops(derivation, plan)} if backend == "numba" else {}
+    context = {"loops": loops(derivation, plan), "tanh32": approx} if backend == "numba" else {}
     return render(plan, backend, origin, **context)
 
 

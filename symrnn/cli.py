@@ -1,6 +1,7 @@
 """The ``symrnn`` command line."""
 
 import argparse
+import importlib.util
 import sys
 import textwrap
 from pathlib import Path
@@ -51,6 +52,7 @@ examples:
   symrnn generate lstm              # ./generated/lstm.py
   symrnn generate lstm gru -o nets  # ./nets/lstm.py, ./nets/gru.py
   symrnn generate --all --check     # exit 1, listing files that differ from a fresh generation
+  symrnn generate lstm --backend numba  # ./generated/lstm_numba.py: compiled time loops
 """
 
 
@@ -73,7 +75,10 @@ def _generate(args):
     from .api import generate_source
     from .output import targets, write
 
-    sources = {cell.name: generate_source(cell, origin=name)
+    if args.backend == "numba" and importlib.util.find_spec("numba") is None:
+        raise UsageError("the numba backend needs numba: pip install 'symrnn[numba]'")
+    suffix = "" if args.backend == "numpy" else f"_{args.backend}"
+    sources = {cell.name + suffix: generate_source(cell, args.backend, origin=name)
                for name, cell in _cells(args.names, args.all)}
     found = targets(sources, args.output)
     if args.check:
@@ -174,7 +179,7 @@ def parser():
     main.add_argument("--version", action="version", version=f"symrnn {__version__}")
     sub = main.add_subparsers(dest="command", metavar="COMMAND")
 
-    gen = sub.add_parser("generate", help="write standalone NumPy modules for cells",
+    gen = sub.add_parser("generate", help="write standalone NumPy (or numba) modules for cells",
                          description=GENERATE_HELP,
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     gen.add_argument("names", nargs="*", metavar="NAME",
@@ -186,6 +191,9 @@ def parser():
                      help="write nothing; exit 1 listing the files that would change")
     gen.add_argument("--force", action="store_true",
                      help="also overwrite files that symrnn did not write")
+    gen.add_argument("--backend", choices=("numpy", "numba"), default="numpy",
+                     help="numpy (default): NAME.py, imports only numpy; numba: NAME_numba.py, "
+                          "the same contract with the time loops compiled (needs numba)")
     gen.set_defaults(run=_generate)
 
     der = sub.add_parser("derive", help="print the derived BPTT equations (LaTeX, Markdown, text)",

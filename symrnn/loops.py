@@ -15,7 +15,8 @@ sequence of phases, each a ``Gemm`` or a ``Loop``, decided here from the Derivat
 
 A value read by a later phase of its step is stored where the cache or the step keeps it
 (``A_seq``, ``a_seq``, ``dZ_seq``, ...) or, failing that, in a (B, H) scratch array ``name_buf``.
-Numbers print as ``real(...)``, the dtype of the arrays, so float32 stays float32.
+Numbers print as ``real(...)``, the dtype of the arrays, so float32 stays float32; tanh prints as
+the module's ``_tanh`` (float32: ``approx.tanh32``, which vectorises; float64: libm).
 """
 
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from .cell import INPUT, Affine
 from .derive import DY, Derivation
 from .lower import Plan, _gates, _order
 from .printing import CodePrinter, ShapePrinter
-from .symbols import adjoint, prev, sequence, sym
+from .symbols import adjoint, prev, sequence
 
 H = sp.Symbol("H")
 _J = sp.Symbol("j")
@@ -62,6 +63,11 @@ class Loops:
     x_buffers: tuple[tuple[str, str, str], ...]  # (name, product matrix, columns): x's products
     sums: tuple[tuple[str, str], ...]  # (param vector, its gradient's accumulator)
 
+    @staticmethod
+    def numbers(phases):
+        """Whether a kernel's lines write numbers (``real(...)``)."""
+        return any("real(" in line for p in phases if isinstance(p, Loop) for line in p.lines)
+
 
 class ScalarPrinter(CodePrinter):
     """Scalar code for compiled loops: numbers as ``real(...)`` (the arrays' dtype), small integer
@@ -71,9 +77,13 @@ class ScalarPrinter(CodePrinter):
         if is_activation(expr):
             entry = lookup(expr.func)
             if entry.numpy is None:
-                return f"np.{entry.name}({self._print(expr.args[0])})"
+                name = "_tanh" if entry.name == "tanh" else f"np.{entry.name}"
+                return f"{name}({self._print(expr.args[0])})"
             return self._print(_real(entry.numpy(expr.args[0])))
         return super()._print(expr, **kwargs)
+
+    def _print_tanh(self, expr):  # SymPy's own, in a registry NumPy form (sigmoid's)
+        return f"_tanh({self._print(expr.args[0])})"
 
     def doprint(self, expr, assign_to=None):
         return super().doprint(_real(sp.sympify(expr)), assign_to)
