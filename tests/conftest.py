@@ -8,6 +8,8 @@
   check in float64 that every gradient test compares ``backward`` against.
 """
 
+import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -142,13 +144,23 @@ def get_cell(name):
 
 
 _MODULES = {}
+BACKEND = "numpy"  # the backend load_module uses unless told; test_module_contract varies it
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
 
-def load_module(name):
-    """The generated module of a built-in or custom cell (cached: ``load`` writes nothing)."""
-    if name not in _MODULES:
-        _MODULES[name] = symrnn.load(get_cell(name))
-    return _MODULES[name]
+def load_module(name, backend=None):
+    """The generated module of a built-in or custom cell (cached; a NumPy module is compiled in
+    memory, a numba one under $SYMRNN_CACHE, which the session points to a temporary directory)."""
+    backend = backend or BACKEND
+    if (name, backend) not in _MODULES:
+        _MODULES[name, backend] = symrnn.load(get_cell(name), backend)
+    return _MODULES[name, backend]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _numba_cache(tmp_path_factory):
+    """numba modules and their machine code go to a temporary directory, not ~/.cache."""
+    os.environ["SYMRNN_CACHE"] = str(tmp_path_factory.mktemp("symrnn_cache"))
 
 
 @pytest.fixture(scope="session")

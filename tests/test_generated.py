@@ -17,6 +17,13 @@ def test_committed_modules_match_a_fresh_generation():
             f"generated/{name}.py drifted: run `symrnn generate --all` at the repo root")
 
 
+def test_committed_numba_modules_match_a_fresh_generation():
+    for name in BUILTINS:
+        committed = (ROOT / "generated" / f"{name}_numba.py").read_text(encoding="utf-8")
+        assert committed == symrnn.generate_source(name, "numba"), (
+            f"generated/{name}_numba.py drifted: run `symrnn generate --all --backend numba`")
+
+
 def test_generate_all_check_passes_at_the_repo_root():
     proc = subprocess.run([sys.executable, "-m", "symrnn", "generate", "--all", "--check"],
                           cwd=ROOT, capture_output=True, text=True)

@@ -17,9 +17,23 @@ from conftest import (
     random_problem,
 )
 
+import conftest
 import symrnn
 
 T, B, D, H = 5, 2, 3, 4
+BACKENDS = ["numpy"] + (["numba"] if conftest.HAVE_NUMBA else [])
+
+
+@pytest.fixture(params=BACKENDS, autouse=True)
+def backend(request, monkeypatch):
+    """Every test here runs on each backend: they share one contract."""
+    monkeypatch.setattr(conftest, "BACKEND", request.param)
+    return request.param
+
+
+@pytest.fixture
+def lstm(backend):
+    return load_module("lstm")
 SOME_CELLS = ("rnn", "gru", "lstm", "peephole", "mix")
 
 

@@ -1,0 +1,126 @@
+"""The numba backend (symrnn generate --backend numba): the same contract as the NumPy module
+(test_module_contract runs on both), gradients against finite differences, agreement with the
+NumPy module, its float32 tanh, compile-once caching, and a clear error without numba."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import (
+    BUILTIN_CELLS,
+    CUSTOM_CELLS,
+    FD_TOL,
+    HAVE_NUMBA,
+    ROOT,
+    gradient_errors,
+    load_module,
+    max_rel_err,
+    random_problem,
+)
+
+from symrnn import approx, cli
+
+ALL_CELLS = BUILTIN_CELLS + tuple(CUSTOM_CELLS)
+needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="pip install 'symrnn[numba]'")
+
+
+@needs_numba
+@pytest.mark.parametrize("name", ALL_CELLS)
+def test_backward_matches_finite_differences_and_the_numpy_module(name):
+    mod = load_module(name, "numba")
+    errors = gradient_errors(mod, seed=1)
+    assert min(g for _, g in errors.values()) > 1e-3, "degenerate test problem"
+    bad = {k: e for k, (e, _) in errors.items() if not e < FD_TOL}
+    assert not bad, f"{name}: max relative error vs finite differences >= {FD_TOL}: {bad}"
+
+    reference = load_module(name, "numpy")
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        params, x, state0, G, Gs = random_problem(reference, seed=3, dtype=dtype)
+        outputs = []
+        for module in (reference, mod):
+            y, state_T, cache = module.forward(params, x, state0)
+            grads, dx, dstate0 = module.backward(params, cache, G, Gs)
+            outputs.append([y, dx] + [grads[k] for k in module.PARAMS]
+                           + [state_T[s] for s in module.STATES]
+                           + [dstate0[s] for s in module.STATES])
+        for a, b in zip(*outputs, strict=True):
+            assert b.dtype == dtype
+            assert max_rel_err(a, b) < tol, (name, dtype)
+
+
+def test_float32_tanh_approximation_error_is_as_stated():
+    measured = approx.max_error()
+    assert measured <= approx.MAX_ERROR
+    assert measured > 1e-8, "not an approximation any more: restate MAX_ERROR"
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -20.0, 20.0], dtype=np.float32)
+    y = approx.tanh32(x)
+    assert np.isnan(y[0]) and list(y[1:]) == [1, -1, 0, -1, 1]
+
+
+def test_fitting_reproduces_the_coefficients():
+    numerator, denominator = approx.fit()
+    np.testing.assert_allclose(numerator, approx.NUMERATOR, rtol=1e-5)
+    np.testing.assert_allclose(denominator, approx.DENOMINATOR, rtol=1e-5)
+
+
+@needs_numba
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_float32_outputs_agree_with_float64(name):
+    """Over 200 steps, the float32 module (approximate tanh) stays within 1e-6 (relative, in
+    norm) of the float64 one (libm tanh)."""
+    mod = load_module(name, "numba")
+    params = mod.init_params(8, 32, rng=0)
+    x = np.random.default_rng(1).standard_normal((200, 4, 8))
+    y64 = mod.forward(params, x)[0]
+    y32 = mod.forward({k: v.astype(np.float32) for k, v in params.items()},
+                      x.astype(np.float32))[0]
+    assert y32.dtype == np.float32
+    assert np.linalg.norm(y32 - y64) / np.linalg.norm(y64) < 1e-6
+
+
+_RUN = """
+import json, numpy as np
+from generated import lstm_numba as m
+p = m.init_params(3, 4, rng=0, dtype=np.float32)
+y, s, c = m.forward(p, np.ones((2, 1, 3), np.float32))
+m.backward(p, c, np.ones_like(y))
+print(json.dumps({f.__name__: [sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values())]
+                  for f in (m._forward_steps, m._backward_steps)}))
+"""
+
+
+@needs_numba
+def test_compiled_once_then_loaded_from_numbas_cache(tmp_path):
+    assert cli.main(["generate", "lstm", "--backend", "numba", "-o",
+                     str(tmp_path / "generated")]) == 0
+    runs = []
+    for _ in range(2):
+        proc = subprocess.run([sys.executable, "-c", _RUN], cwd=tmp_path, capture_output=True,
+                              text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        assert proc.returncode == 0, proc.stderr
+        runs.append(json.loads(proc.stdout))
+    for kernel in ("_forward_steps", "_backward_steps"):
+        assert runs[0][kernel] == [0, 1], runs  # compiled, then saved
+        assert runs[1][kernel] == [1, 0], runs  # loaded, nothing compiled
+    assert list((tmp_path / "generated" / "__pycache__").glob("lstm_numba.*.nbc"))
+
+
+def test_module_without_numba_says_what_to_install():
+    code = ("import sys; sys.modules['numba'] = None\n"
+            "from generated import lstm_numba\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "pip install 'symrnn[numba]'" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_generate_without_numba_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba" else real(name, *a))
+    assert cli.main(["generate", "lstm", "--backend", "numba", "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install 'symrnn[numba]'" in err[0]
+    assert not list(tmp_path.iterdir())
