@@ -60,6 +60,15 @@ def evaluate(module, params, read, x, target, workspace):
     return float(np.mean(np.square(np.concatenate(errors))))
 
 
+def loss_and_grads(module, params, read, x, target, dy, workspace=None):
+    """The MSE of the network on one batch and its gradients: (loss, cell grads, readout grads).
+    ``dy``: a (T, B, H) buffer of zeros, reused (only its last step is written)."""
+    y, _, cache = module.forward(params, x, workspace=workspace)
+    loss, read_grads, dy[-1] = readout.mse_and_grads(read, y[-1], target)
+    cell_grads, _, _ = module.backward(params, cache, dy, workspace=workspace)
+    return loss, cell_grads, read_grads
+
+
 def train_adding(module, *, seq_len=200, hidden=64, batch=64, steps=4000, lr=3e-3, clip=1.0,
                  seed=0, dtype=np.float32, forget_bias=1.0, test_size=1000, check_every=CHECK_EVERY,
                  target=TARGET, on_step=None, on_check=None):
@@ -82,11 +91,10 @@ def train_adding(module, *, seq_len=200, hidden=64, batch=64, steps=4000, lr=3e-
     start = time.perf_counter()
     for step in range(1, steps + 1):
         x, y_true = adding.batch(rng, batch, seq_len, dtype)
-        y, _, cache = module.forward(params, x, workspace=workspace)
-        loss, read_grads, dy[-1] = readout.mse_and_grads(read, y[-1], y_true)
+        loss, cell_grads, read_grads = loss_and_grads(module, params, read, x, y_true, dy,
+                                                      workspace)
         if not np.isfinite(loss):
             raise Diverged(f"the training loss is {loss} at step {step}")
-        cell_grads, _, _ = module.backward(params, cache, dy, workspace=workspace)
         grads = {**{("cell", k): v for k, v in cell_grads.items()},
                  **{("readout", k): v for k, v in read_grads.items()}}
         adam.step(weights, clip_by_global_norm(grads, clip)[0])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import load_module
 
-from symrnn import train
+from symrnn import adding, readout, train
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -55,3 +55,34 @@ def test_forward_and_backward_come_from_the_module_in_its_dtype():
     assert [c[0] for c in calls] == ["forward", "backward"] * 2 + ["forward"]
     assert {c[1] for c in calls} == {np.dtype(np.float64)}
     assert 2.0 <= calls[0][2] <= 3.0  # b_f: uniform in +-1/2 (H = 4), plus 2.5
+
+
+def test_the_training_gradient_matches_central_differences():
+    # the whole network (cell, readout of the last output, MSE), in float64
+    module, T, B, H = load_module("lstm"), 7, 3, 4
+    rng = np.random.default_rng(5)
+    params = module.init_params(2, H, rng=rng)
+    read = readout.init(H, rng, np.float64)
+    x, target = adding.batch(rng, B, T, dtype=np.float64)
+    loss, grads, read_grads = train.loss_and_grads(module, params, read, x, target,
+                                                   np.zeros((T, B, H)))
+
+    def f(p=params, r=read):
+        y, _, _ = module.forward(p, x)
+        return np.mean((readout.predict(r, y[-1]) - target) ** 2)
+
+    assert loss == pytest.approx(f())
+    eps = 1e-5
+    for name in ("W_f", "b_u", "W_c", "b_o"):
+        for i in [(0,), (H - 1,)] if params[name].ndim == 1 else [(0, 0), (1, H), (H - 1, H + 1)]:
+            plus, minus = params[name].copy(), params[name].copy()
+            plus[i] += eps
+            minus[i] -= eps
+            numeric = (f(p={**params, name: plus}) - f(p={**params, name: minus})) / (2 * eps)
+            assert grads[name][i] == pytest.approx(numeric, rel=1e-6, abs=1e-10), (name, i)
+    for name in ("V", "c"):
+        plus, minus = read[name].copy(), read[name].copy()
+        plus[0] += eps
+        minus[0] -= eps
+        numeric = (f(r={**read, name: plus}) - f(r={**read, name: minus})) / (2 * eps)
+        assert read_grads[name][0] == pytest.approx(numeric, rel=1e-6), name
