@@ -34,7 +34,8 @@ def optional(name):
         return None
 
 
-threadpoolctl, torch, jax, jnp = map(optional, ("threadpoolctl", "torch", "jax", "jax.numpy"))
+threadpoolctl, torch, jax, jnp, numba = map(optional, ("threadpoolctl", "torch", "jax", "jax.numpy",
+                                                    "numba"))
 if jax:
     jax.config.update("jax_enable_x64", True)  # for the float64 check; float32 stays float32
 
@@ -199,9 +200,10 @@ def jax_lstm_run(p, x, G):
     return run
 
 
-def implementations(cell, mod, params, x, G):
-    """{name: run}, each run computing forward + backward and returning (y, dx) as (T, B, ...)."""
-    workspace = {}  # kept across calls: the module reuses its arrays instead of page-faulting
+def implementations(cell, mod, params, x, G, compiled=None):
+    """{name: run}, each run computing forward + backward and returning (y, dx) as (T, B, ...).
+    compiled: the cell's numba module (symrnn generate --backend numba), if numba is installed."""
+    workspace, compiled_workspace = {}, {}  # kept across calls: arrays reused, no page faults
 
     def run_symrnn():
         y, _, cache = mod.forward(params, x, workspace=workspace)
@@ -211,6 +213,11 @@ def implementations(cell, mod, params, x, G):
         y, _, cache = mod.forward(params, x)
         return y, mod.backward(params, cache, G)[1]
     impls = {"symrnn": run_symrnn, "new arrays": run_new_arrays}
+    if compiled is not None:
+        def run_numba():
+            y, _, cache = compiled.forward(params, x, workspace=compiled_workspace)
+            return y, compiled.backward(params, cache, G, workspace=compiled_workspace)[1]
+        impls["numba"] = run_numba
     if cell in NAIVE:
         xc, Gc = (np.ascontiguousarray(v.transpose(0, 2, 1)) for v in (x, G))
         impls["naive"] = lambda: [v.transpose(0, 2, 1) for v in NAIVE[cell](params, xc, Gc)[::2]]
@@ -223,7 +230,7 @@ def implementations(cell, mod, params, x, G):
     return impls
 
 
-def check(cells, modules):
+def check(cells, modules, compiled):
     """Every other implementation against symrnn once, in float64 at small sizes, to 1e-8."""
     rng, (T, B, D, H), done = np.random.default_rng(1), (5, 3, 4, 6), []
     close = lambda a, b, what: np.testing.assert_allclose(a, b, 1e-8, 1e-8, err_msg=what)  # noqa: E731
@@ -232,7 +239,8 @@ def check(cells, modules):
         params = modules[cell].init_params(D, H, rng=2, dtype=np.float64)
         y, _, cache = modules[cell].forward(params, x)
         grads, dx, dstate0 = modules[cell].backward(params, cache, G)
-        for name, run in list(implementations(cell, modules[cell], params, x, G).items())[1:]:
+        impls = implementations(cell, modules[cell], params, x, G, compiled.get(cell))
+        for name, run in list(impls.items())[1:]:
             y_ref, dx_ref = map(np.asarray, run())
             close(y_ref, y, f"{name} {cell}: y")
             close(dx_ref, dx, f"{name} {cell}: dx")
@@ -244,6 +252,25 @@ def check(cells, modules):
             for s in dstate0:
                 close(d0_ref[s].T, dstate0[s], f"naive {cell}: dstate0[{s!r}]")
     return done
+
+
+_FIRST_USE = """
+import sys, time, numpy as np, symrnn
+start = time.perf_counter()
+m = symrnn.load(sys.argv[1], "numba")
+m.backward(p := m.init_params(2, 3), m.forward(p, np.ones((2, 1, 2)))[2], np.ones((2, 1, 3)))
+print(time.perf_counter() - start)
+"""
+
+
+def numba_load_times(cell):
+    """(s to generate, compile and run the numba module the first time, s for the same in a new
+    process that finds numba's cache), each in a fresh process with an empty cache directory."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "SYMRNN_CACHE": cache}
+        return tuple(float(subprocess.run([sys.executable, "-c", _FIRST_USE, cell], env=env,
+                                          check=True, capture_output=True, text=True).stdout)
+                     for _ in range(2))
 
 
 def peak_gflops(repeats, n=2048):
@@ -299,9 +326,10 @@ def busy(seconds=0.5):
 
 
 def markdown_table(rows):
-    cols = ["cell", "config (T, B, D, H)", "symrnn ms", "new arrays ms", "naive ms", "torch ms",
-            *(["jax ms"] if jax else []), "new arrays/symrnn", "torch/symrnn", "naive/symrnn",
-            "GFLOP/s", "% peak"]
+    cols = ["cell", "config (T, B, D, H)", "symrnn ms", *(["numba ms"] if numba else []),
+            "new arrays ms", "naive ms", "torch ms", *(["jax ms"] if jax else []),
+            "new arrays/symrnn", "torch/symrnn", "naive/symrnn",
+            *(["symrnn/numba", "torch/numba", "naive/numba"] if numba else []), "GFLOP/s", "% peak"]
     cells = [[row.get(c, "—") for c in cols] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     line = lambda vs: "| " + " | ".join(map(str.ljust, vs, widths)) + " |"  # noqa: E731
@@ -339,7 +367,16 @@ def main(argv=None):
         print("warning: other processes are using the CPU; the timings will be noisy")
 
     modules = {cell: symrnn.load(cell) for cell in args.cells}  # what the generator makes now
-    print("agree with symrnn (float64, 1e-8):", ", ".join(check(args.cells, modules)))
+    compiled, compile_notes = {}, []
+    if numba:
+        for cell in args.cells:
+            first, cached = numba_load_times(cell)
+            compile_notes.append(f"{cell} {first:.1f} s / {cached:.2f} s")
+        compiled = {cell: symrnn.load(cell, "numba") for cell in args.cells}
+        for cell in args.cells:  # compiled for float32 (or loaded) before any timing
+            compiled[cell].forward(compiled[cell].init_params(2, 3, dtype=np.float32),
+                                   np.ones((2, 1, 2), np.float32))
+    print("agree with symrnn (float64, 1e-8):", ", ".join(check(args.cells, modules, compiled)))
     peak = peak_gflops(args.repeats)
     print(f"peak: {peak:.1f} GFLOP/s")
     rows, rng = [], np.random.default_rng(0)
@@ -348,7 +385,7 @@ def main(argv=None):
             params = modules[cell].init_params(D, H, rng=0, dtype=np.float32)
             x = rng.standard_normal((T, B, D), dtype=np.float32)
             G = rng.standard_normal((T, B, H), dtype=np.float32)
-            impls = implementations(cell, modules[cell], params, x, G)
+            impls = implementations(cell, modules[cell], params, x, G, compiled.get(cell))
             ms = {k: 1e3 * s for k, s in race(impls, args.repeats).items()}
             flops = 6 * T * B * sum(v.size for v in params.values() if v.ndim == 2)
             gflops = flops / ms["symrnn"] / 1e6
@@ -357,12 +394,17 @@ def main(argv=None):
             row.update({f"{k} ms": f"{v:.3g}" for k, v in ms.items()})
             row.update({f"{k}/symrnn": f"{ms[k] / ms['symrnn']:.2f}"
                         for k in ("new arrays", "naive", "torch") if k in ms})
+            row.update({f"{k}/numba": f"{ms[k] / ms['numba']:.2f}"
+                        for k in ("symrnn", "naive", "torch") if k in ms and "numba" in ms})
             rows.append(row)
             print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     gen_ms, import_ms = cli_timings()
     notes = [f"peak: {peak:.1f} GFLOP/s (NumPy float32 2048x2048 @ 2048x2048, median)",
              f"`symrnn generate --all`: {gen_ms:.0f} ms (median of 3); "
              f"`import generated.lstm`: {import_ms:.1f} ms beyond `import numpy`"]
+    if compile_notes:
+        notes.append("numba module, first use (compiles, float64) / first use in a new process "
+                     "(loads numba's cache): " + ", ".join(compile_notes))
     table = markdown_table(rows)
     print("\n" + table + "\n\n" + "\n".join(notes))
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -374,6 +416,8 @@ def main(argv=None):
 LEGEND = """\
 ms per forward + backward (float32), median over rounds. symrnn: the generated module with a
 workspace kept across calls; new arrays: the same module allocating its arrays on every call.
+numba: the --backend numba module (compiled time loops; float32 tanh approximated, see
+symrnn/approx.py), also with a workspace.
 naive: course-notes NumPy (a matmul per gate per step, dW summed in the loop). torch: nn.LSTM,
 nn.GRU (gru_torch), a Python-loop nn.Module (lstm_peephole). Ratio > 1: symrnn is faster.
 GFLOP/s: symrnn's GEMM FLOPs, 6·T·B·Σ|W| (forward, dW, input/state gradients), per second;

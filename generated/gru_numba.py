@@ -248,26 +248,31 @@ def _forward_steps(t0, steps, X, bias, fused_Gamma_r_a_prev_T, fused_a_prev_T, a
     for t in range(t0, t0 + steps):
         np.dot(a_seq[t], fused_a_prev_T, P_a_prev)
         for b in range(B):
+            Gamma_u_row = A_seq[t, b, H:2*H]
+            Gamma_r_row = A_seq[t, b, 2*H:]
             for j in range(H):
                 a_prev = a_seq[t, b, j]
                 z_u = X[t - t0, b, H + j] + P_a_prev[b, j] + bias[H + j]
                 Gamma_u = real(1/2)*_tanh(real(1/2)*z_u) + real(1/2)
-                A_seq[t, b, H + j] = Gamma_u
+                Gamma_u_row[j] = Gamma_u
                 z_r = X[t - t0, b, j + 2*H] + P_a_prev[b, H + j] + bias[j + 2*H]
                 Gamma_r = real(1/2)*_tanh(real(1/2)*z_r) + real(1/2)
-                A_seq[t, b, j + 2*H] = Gamma_r
+                Gamma_r_row[j] = Gamma_r
                 Gamma_r_a_prev = Gamma_r*a_prev
                 Gamma_r_a_prev_seq[t, b, j] = Gamma_r_a_prev
         np.dot(Gamma_r_a_prev_seq[t], fused_Gamma_r_a_prev_T, P_Gamma_r_a_prev)
         for b in range(B):
+            c_tilde_row = A_seq[t, b, :H]
             for j in range(H):
                 Gamma_u = A_seq[t, b, H + j]
                 a_prev = a_seq[t, b, j]
                 z_c = X[t - t0, b, j] + P_Gamma_r_a_prev[b, j] + bias[j]
                 c_tilde = _tanh(z_c)
-                A_seq[t, b, j] = c_tilde
+                c_tilde_row[j] = c_tilde
                 a = Gamma_u*c_tilde + a_prev*(-Gamma_u + real(1))
                 a_seq[t + 1, b, j] = a
+
+
 def forward(params, x, state0=None, *, workspace=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -343,6 +348,8 @@ def _backward_steps(t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_seq, G
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t1 - 1, t0 - 1, -1):
         for b in range(B):
+            dz_c_row = dZ_seq[t - t0, b, :H]
+            dz_u_row = dZ_seq[t - t0, b, H:2*H]
             for j in range(H):
                 da_next = da_next_buf[b, j]
                 dy = dy_seq[t, b, j]
@@ -352,21 +359,22 @@ def _backward_steps(t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_seq, G
                 da = da_next + dy
                 dc_tilde = Gamma_u*da
                 dz_c = dc_tilde*(-c_tilde*c_tilde + real(1))
-                dZ_seq[t - t0, b, j] = dz_c
+                dz_c_row[j] = dz_c
                 dGamma_u = da*(-a_prev + c_tilde)
                 dz_u = Gamma_u*dGamma_u*(-Gamma_u + real(1))
-                dZ_seq[t - t0, b, H + j] = dz_u
+                dz_u_row[j] = dz_u
                 da_buf[b, j] = da
         dZ_Gamma_r_a_prev[:, :] = dZ_seq[t - t0, :, :H]
         np.dot(dZ_Gamma_r_a_prev, fused_Gamma_r_a_prev, Q_Gamma_r_a_prev)
         for b in range(B):
+            dz_r_row = dZ_seq[t - t0, b, 2*H:]
             for j in range(H):
                 a_prev = a_seq[t, b, j]
                 Gamma_r = A_seq[t, b, j + 2*H]
                 dGamma_r_a_prev = Q_Gamma_r_a_prev[b, j]
                 dGamma_r = a_prev*dGamma_r_a_prev
                 dz_r = Gamma_r*dGamma_r*(-Gamma_r + real(1))
-                dZ_seq[t - t0, b, j + 2*H] = dz_r
+                dz_r_row[j] = dz_r
                 dGamma_r_a_prev_buf[b, j] = dGamma_r_a_prev
         dZ_a_prev[:, :] = dZ_seq[t - t0, :, H:]
         np.dot(dZ_a_prev, fused_a_prev, Q_a_prev)

@@ -252,29 +252,37 @@ def _forward_steps(t0, steps, X, bias, fused_a_prev_T, a_seq, n_seq, Z_seq, A_se
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t0, t0 + steps):
         for b in range(B):
+            z_in_row = Z_seq[t, b, 3*H:]
             for j in range(H):
                 z_in = X[t - t0, b, j + 2*H] + bias[j + 3*H]
-                Z_seq[t, b, j + 3*H] = z_in
+                z_in_row[j] = z_in
         np.dot(a_seq[t], fused_a_prev_T, P_a_prev)
         for b in range(B):
+            z_r_row = Z_seq[t, b, H:2*H]
+            Gamma_r_row = A_seq[t, b, H:2*H]
+            z_u_row = Z_seq[t, b, 2*H:3*H]
+            Gamma_u_row = A_seq[t, b, 2*H:3*H]
+            z_hn_row = Z_seq[t, b, :H]
             for j in range(H):
                 z_in = Z_seq[t, b, j + 3*H]
                 a_prev = a_seq[t, b, j]
                 z_r = X[t - t0, b, j] + P_a_prev[b, H + j] + bias[H + j]
-                Z_seq[t, b, H + j] = z_r
+                z_r_row[j] = z_r
                 Gamma_r = real(1/2)*_tanh(real(1/2)*z_r) + real(1/2)
-                A_seq[t, b, H + j] = Gamma_r
+                Gamma_r_row[j] = Gamma_r
                 z_u = X[t - t0, b, H + j] + P_a_prev[b, j + 2*H] + bias[j + 2*H]
-                Z_seq[t, b, j + 2*H] = z_u
+                z_u_row[j] = z_u
                 Gamma_u = real(1/2)*_tanh(real(1/2)*z_u) + real(1/2)
-                A_seq[t, b, j + 2*H] = Gamma_u
+                Gamma_u_row[j] = Gamma_u
                 z_hn = P_a_prev[b, j] + bias[j]
-                Z_seq[t, b, j] = z_hn
+                z_hn_row[j] = z_hn
                 z_n = Gamma_r*z_hn + z_in
                 n = _tanh(z_n)
                 n_seq[t, b, j] = n
                 a = Gamma_u*a_prev + n*(-Gamma_u + real(1))
                 a_seq[t + 1, b, j] = a
+
+
 def forward(params, x, state0=None, *, workspace=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -350,6 +358,10 @@ def _backward_steps(t0, t1, dy_seq, fused_a_prev, a_seq, n_seq, Z_seq, A_seq, dZ
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t1 - 1, t0 - 1, -1):
         for b in range(B):
+            dz_hn_row = dZ_seq[t - t0, b, :H]
+            dz_in_row = dZ_seq[t - t0, b, 3*H:]
+            dz_u_row = dZ_seq[t - t0, b, 2*H:3*H]
+            dz_r_row = dZ_seq[t - t0, b, H:2*H]
             for j in range(H):
                 da_next = da_next_buf[b, j]
                 dy = dy_seq[t, b, j]
@@ -362,15 +374,15 @@ def _backward_steps(t0, t1, dy_seq, fused_a_prev, a_seq, n_seq, Z_seq, A_seq, dZ
                 dn = da*(-Gamma_u + real(1))
                 dz_n = dn*(-n*n + real(1))
                 dz_hn = Gamma_r*dz_n
-                dZ_seq[t - t0, b, j] = dz_hn
+                dz_hn_row[j] = dz_hn
                 dz_in = dz_n
-                dZ_seq[t - t0, b, j + 3*H] = dz_in
+                dz_in_row[j] = dz_in
                 dGamma_u = da*(a_prev - n)
                 dz_u = Gamma_u*dGamma_u*(-Gamma_u + real(1))
-                dZ_seq[t - t0, b, j + 2*H] = dz_u
+                dz_u_row[j] = dz_u
                 dGamma_r = dz_n*z_hn
                 dz_r = Gamma_r*dGamma_r*(-Gamma_r + real(1))
-                dZ_seq[t - t0, b, H + j] = dz_r
+                dz_r_row[j] = dz_r
                 da_buf[b, j] = da
         dZ_a_prev[:, :] = dZ_seq[t - t0, :, :3*H]
         np.dot(dZ_a_prev, fused_a_prev, Q_a_prev)

@@ -260,26 +260,32 @@ def _forward_steps(t0, steps, X, bias, fused_a_prev_T, a_seq, c_seq, tanh_c_seq,
     for t in range(t0, t0 + steps):
         np.dot(a_seq[t], fused_a_prev_T, P_a_prev)
         for b in range(B):
+            Gamma_f_row = A_seq[t, b, :H]
+            Gamma_u_row = A_seq[t, b, H:2*H]
+            c_tilde_row = A_seq[t, b, 3*H:]
+            Gamma_o_row = A_seq[t, b, 2*H:3*H]
             for j in range(H):
                 c_prev = c_seq[t, b, j]
                 z_f = X[t - t0, b, j] + P_a_prev[b, j] + bias[j]
                 Gamma_f = real(1/2)*_tanh(real(1/2)*z_f) + real(1/2)
-                A_seq[t, b, j] = Gamma_f
+                Gamma_f_row[j] = Gamma_f
                 z_u = X[t - t0, b, H + j] + P_a_prev[b, H + j] + bias[H + j]
                 Gamma_u = real(1/2)*_tanh(real(1/2)*z_u) + real(1/2)
-                A_seq[t, b, H + j] = Gamma_u
+                Gamma_u_row[j] = Gamma_u
                 z_c = X[t - t0, b, j + 3*H] + P_a_prev[b, j + 3*H] + bias[j + 3*H]
                 c_tilde = _tanh(z_c)
-                A_seq[t, b, j + 3*H] = c_tilde
+                c_tilde_row[j] = c_tilde
                 z_o = X[t - t0, b, j + 2*H] + P_a_prev[b, j + 2*H] + bias[j + 2*H]
                 Gamma_o = real(1/2)*_tanh(real(1/2)*z_o) + real(1/2)
-                A_seq[t, b, j + 2*H] = Gamma_o
+                Gamma_o_row[j] = Gamma_o
                 c = Gamma_f*c_prev + Gamma_u*c_tilde
                 c_seq[t + 1, b, j] = c
                 tanh_c = _tanh(c)
                 tanh_c_seq[t, b, j] = tanh_c
                 a = Gamma_o*tanh_c
                 a_seq[t + 1, b, j] = a
+
+
 def forward(params, x, state0=None, *, workspace=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -356,6 +362,10 @@ def _backward_steps(t0, t1, dy_seq, fused_a_prev, a_seq, c_seq, tanh_c_seq, A_se
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t1 - 1, t0 - 1, -1):
         for b in range(B):
+            dz_o_row = dZ_seq[t - t0, b, 2*H:3*H]
+            dz_c_row = dZ_seq[t - t0, b, 3*H:]
+            dz_u_row = dZ_seq[t - t0, b, H:2*H]
+            dz_f_row = dZ_seq[t - t0, b, :H]
             for j in range(H):
                 da_next = da_next_buf[b, j]
                 dy = dy_seq[t, b, j]
@@ -371,16 +381,16 @@ def _backward_steps(t0, t1, dy_seq, fused_a_prev, a_seq, c_seq, tanh_c_seq, A_se
                 dc = dc_next + dtanh_c*(real(1) - tanh_c*tanh_c)
                 dGamma_o = da*tanh_c
                 dz_o = Gamma_o*dGamma_o*(-Gamma_o + real(1))
-                dZ_seq[t - t0, b, j + 2*H] = dz_o
+                dz_o_row[j] = dz_o
                 dc_tilde = Gamma_u*dc
                 dz_c = dc_tilde*(-c_tilde*c_tilde + real(1))
-                dZ_seq[t - t0, b, j + 3*H] = dz_c
+                dz_c_row[j] = dz_c
                 dGamma_u = c_tilde*dc
                 dz_u = Gamma_u*dGamma_u*(-Gamma_u + real(1))
-                dZ_seq[t - t0, b, H + j] = dz_u
+                dz_u_row[j] = dz_u
                 dGamma_f = c_prev*dc
                 dz_f = Gamma_f*dGamma_f*(-Gamma_f + real(1))
-                dZ_seq[t - t0, b, j] = dz_f
+                dz_f_row[j] = dz_f
                 dc_prev = Gamma_f*dc
                 dc_prev_buf[b, j] = dc_prev
         np.dot(dZ_seq[t - t0], fused_a_prev, da_prev_buf)

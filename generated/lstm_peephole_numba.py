@@ -265,6 +265,7 @@ def _forward_steps(t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_u, par
     for t in range(t0, t0 + steps):
         np.dot(a_seq[t], fused_a_prev_T, P_a_prev)
         for b in range(B):
+            c_tilde_row = A_seq[t, b, :H]
             for j in range(H):
                 c_prev = c_seq[t, b, j]
                 p_f = param_p_f[j]
@@ -280,7 +281,7 @@ def _forward_steps(t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_u, par
                 Gamma_u_seq[t, b, j] = Gamma_u
                 z_c = X[t - t0, b, j] + P_a_prev[b, j] + bias[j]
                 c_tilde = _tanh(z_c)
-                A_seq[t, b, j] = c_tilde
+                c_tilde_row[j] = c_tilde
                 c = Gamma_f*c_prev + Gamma_u*c_tilde
                 c_seq[t + 1, b, j] = c
                 z_o = X[t - t0, b, j + 3*H] + P_a_prev[b, j + 3*H] + bias[j + 3*H]
@@ -291,6 +292,8 @@ def _forward_steps(t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_u, par
                 tanh_c_seq[t, b, j] = tanh_c
                 a = Gamma_o*tanh_c
                 a_seq[t + 1, b, j] = a
+
+
 def forward(params, x, state0=None, *, workspace=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -376,6 +379,10 @@ def _backward_steps(t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, param_p_
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t1 - 1, t0 - 1, -1):
         for b in range(B):
+            dz_o_row = dZ_seq[t - t0, b, 3*H:]
+            dz_c_row = dZ_seq[t - t0, b, :H]
+            dz_u_row = dZ_seq[t - t0, b, 2*H:3*H]
+            dz_f_row = dZ_seq[t - t0, b, H:2*H]
             for j in range(H):
                 da_next = da_next_buf[b, j]
                 dy = dy_seq[t, b, j]
@@ -395,19 +402,19 @@ def _backward_steps(t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, param_p_
                 dGamma_o = da*tanh_c
                 dz_Gamma_o = Gamma_o*dGamma_o*(-Gamma_o + real(1))
                 dz_o = dz_Gamma_o
-                dZ_seq[t - t0, b, j + 3*H] = dz_o
+                dz_o_row[j] = dz_o
                 dc = dc_next + dtanh_c*(real(1) - tanh_c*tanh_c) + dz_Gamma_o*p_o
                 dc_tilde = Gamma_u*dc
                 dz_c = dc_tilde*(-c_tilde*c_tilde + real(1))
-                dZ_seq[t - t0, b, j] = dz_c
+                dz_c_row[j] = dz_c
                 dGamma_u = c_tilde*dc
                 dz_Gamma_u = Gamma_u*dGamma_u*(-Gamma_u + real(1))
                 dz_u = dz_Gamma_u
-                dZ_seq[t - t0, b, j + 2*H] = dz_u
+                dz_u_row[j] = dz_u
                 dGamma_f = c_prev*dc
                 dz_Gamma_f = Gamma_f*dGamma_f*(-Gamma_f + real(1))
                 dz_f = dz_Gamma_f
-                dZ_seq[t - t0, b, H + j] = dz_f
+                dz_f_row[j] = dz_f
                 dc_prev = Gamma_f*dc + dz_Gamma_f*p_f + dz_Gamma_u*p_u
                 dc_prev_buf[b, j] = dc_prev
                 grad_p_f[j] += c_prev*dz_Gamma_f

@@ -237,23 +237,27 @@ def _forward_steps(t0, steps, X, bias, fused_Gamma_f_a_prev_T, fused_a_prev_T, a
     for t in range(t0, t0 + steps):
         np.dot(a_seq[t], fused_a_prev_T, P_a_prev)
         for b in range(B):
+            Gamma_f_row = A_seq[t, b, H:]
             for j in range(H):
                 a_prev = a_seq[t, b, j]
                 z_f = X[t - t0, b, H + j] + P_a_prev[b, j] + bias[H + j]
                 Gamma_f = real(1/2)*_tanh(real(1/2)*z_f) + real(1/2)
-                A_seq[t, b, H + j] = Gamma_f
+                Gamma_f_row[j] = Gamma_f
                 Gamma_f_a_prev = Gamma_f*a_prev
                 Gamma_f_a_prev_seq[t, b, j] = Gamma_f_a_prev
         np.dot(Gamma_f_a_prev_seq[t], fused_Gamma_f_a_prev_T, P_Gamma_f_a_prev)
         for b in range(B):
+            c_tilde_row = A_seq[t, b, :H]
             for j in range(H):
                 Gamma_f = A_seq[t, b, H + j]
                 a_prev = a_seq[t, b, j]
                 z_c = X[t - t0, b, j] + P_Gamma_f_a_prev[b, j] + bias[j]
                 c_tilde = _tanh(z_c)
-                A_seq[t, b, j] = c_tilde
+                c_tilde_row[j] = c_tilde
                 a = Gamma_f*c_tilde + a_prev*(-Gamma_f + real(1))
                 a_seq[t + 1, b, j] = a
+
+
 def forward(params, x, state0=None, *, workspace=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -329,6 +333,7 @@ def _backward_steps(t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_seq, G
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t1 - 1, t0 - 1, -1):
         for b in range(B):
+            dz_c_row = dZ_seq[t - t0, b, :H]
             for j in range(H):
                 da_next = da_next_buf[b, j]
                 dy = dy_seq[t, b, j]
@@ -337,11 +342,12 @@ def _backward_steps(t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_seq, G
                 da = da_next + dy
                 dc_tilde = Gamma_f*da
                 dz_c = dc_tilde*(-c_tilde*c_tilde + real(1))
-                dZ_seq[t - t0, b, j] = dz_c
+                dz_c_row[j] = dz_c
                 da_buf[b, j] = da
         dZ_Gamma_f_a_prev[:, :] = dZ_seq[t - t0, :, :H]
         np.dot(dZ_Gamma_f_a_prev, fused_Gamma_f_a_prev, Q_Gamma_f_a_prev)
         for b in range(B):
+            dz_f_row = dZ_seq[t - t0, b, H:]
             for j in range(H):
                 a_prev = a_seq[t, b, j]
                 c_tilde = A_seq[t, b, j]
@@ -350,7 +356,7 @@ def _backward_steps(t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_seq, G
                 dGamma_f_a_prev = Q_Gamma_f_a_prev[b, j]
                 dGamma_f = a_prev*dGamma_f_a_prev + da*(-a_prev + c_tilde)
                 dz_f = Gamma_f*dGamma_f*(-Gamma_f + real(1))
-                dZ_seq[t - t0, b, H + j] = dz_f
+                dz_f_row[j] = dz_f
                 dGamma_f_a_prev_buf[b, j] = dGamma_f_a_prev
         dZ_a_prev[:, :] = dZ_seq[t - t0, :, H:]
         np.dot(dZ_a_prev, fused_a_prev, Q_a_prev)

@@ -220,6 +220,8 @@ def _forward_steps(t0, steps, X, bias, fused_a_prev_T, a_seq, P_a_prev):
                 z_a = X[t - t0, b, j] + P_a_prev[b, j] + bias[j]
                 a = _tanh(z_a)
                 a_seq[t + 1, b, j] = a
+
+
 def forward(params, x, state0=None, *, workspace=None):
     """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
 
@@ -289,13 +291,14 @@ def _backward_steps(t0, t1, dy_seq, fused_a_prev, a_seq, dZ_seq, da_next_buf, da
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t1 - 1, t0 - 1, -1):
         for b in range(B):
+            dz_a_row = dZ_seq[t - t0, b, :]
             for j in range(H):
                 da_next = da_next_buf[b, j]
                 dy = dy_seq[t, b, j]
                 a = a_seq[t + 1, b, j]
                 da = da_next + dy
                 dz_a = da*(-a*a + real(1))
-                dZ_seq[t - t0, b, j] = dz_a
+                dz_a_row[j] = dz_a
         np.dot(dZ_seq[t - t0], fused_a_prev, da_prev_buf)
         da_next_buf[:, :] = da_prev_buf
 

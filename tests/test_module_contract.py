@@ -5,6 +5,7 @@ import copy
 import re
 import warnings
 
+import conftest
 import numpy as np
 import pytest
 from conftest import (
@@ -17,7 +18,6 @@ from conftest import (
     random_problem,
 )
 
-import conftest
 import symrnn
 
 T, B, D, H = 5, 2, 3, 4
