@@ -37,6 +37,10 @@ In the code a⟨t⟩ is a, a⟨t−1⟩ is a_prev, δ v⟨t⟩ is dv, δₜ₊�
 W_a[a] is W_a_a_prev, and so on.
 """
 
+import ctypes
+import glob
+import os
+
 import numpy as np
 
 try:
@@ -113,21 +117,52 @@ def _tanh_typed(x):
     return approximation
 
 
+def _numpy_gemm():
+    """{dtype: cblas ?gemm} of the OpenBLAS that NumPy itself uses (NumPy's wheels bundle it):
+    every matrix product, in the compiled loops and out of them, runs there, in one thread pool
+    (numba's own np.dot calls SciPy's OpenBLAS: a second pool on the same cores, and slower
+    small-batch kernels here)."""
+    found = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
+                                   "libscipy_openblas64_*"))
+    if not found:
+        raise ImportError("the numba backend calls the OpenBLAS bundled with NumPy's wheels and "
+                          "found none: pip install --force-reinstall numpy (from PyPI)")
+    blas, size = ctypes.CDLL(found[0]), ctypes.c_int64
+    gemms = {}
+    for dtype, real, name in ((np.float32, ctypes.c_float, "scipy_cblas_sgemm64_"),
+                              (np.float64, ctypes.c_double, "scipy_cblas_dgemm64_")):
+        signature = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_int, ctypes.c_int, size, size,
+                                     size, real, ctypes.c_void_p, size, ctypes.c_void_p, size,
+                                     real, ctypes.c_void_p, size)
+        gemms[np.dtype(dtype)] = signature((name, blas))
+    return gemms
+
+
+_GEMM = _numpy_gemm()
+
+
 @numba.njit(**_JIT)
-def _dot(a, b, out):
-    np.dot(a, b, out)
+def _gemm(gemm, a, b, out, beta):
+    """out = a @ b + beta out through cblas gemm; a and b C- or F-contiguous, out C-contiguous."""
+    m, k = a.shape
+    n = b.shape[1]
+    real = out.dtype.type
+    transpose_a = 111 if a.flags.c_contiguous else 112  # CblasNoTrans, CblasTrans
+    transpose_b = 111 if b.flags.c_contiguous else 112
+    gemm(101, transpose_a, transpose_b, m, n, k, real(1), a.ctypes,  # 101: CblasRowMajor
+         k if transpose_a == 111 else m, b.ctypes, n if transpose_b == 111 else k, real(beta),
+         out.ctypes, n)
 
 
-def _product(a, b, out=None):
-    """a @ b through the BLAS of the compiled loops (numba's np.dot), so that one thread pool
-    does every matrix product; out, if given, is C-contiguous."""
+def _product(a, b, out=None, beta=0):
+    """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS."""
     if not (a.flags.c_contiguous or a.flags.f_contiguous):
         a = np.ascontiguousarray(a)
     if not (b.flags.c_contiguous or b.flags.f_contiguous):
         b = np.ascontiguousarray(b)
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _dot(a, b, out)
+    _gemm(_GEMM[a.dtype], a, b, out, beta)
     return out
 
 
@@ -210,11 +245,11 @@ def _buffer(workspace, key, shape, dtype):
 
 
 @numba.njit(**_JIT)
-def _forward_steps(t0, steps, X, bias, fused_a_prev_T, a_seq, P_a_prev):
+def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, a_seq, P_a_prev):
     """Steps t0, ..., t0 + steps - 1 of forward; X holds the input's products for them."""
     B, H = a_seq.shape[1], a_seq.shape[2]
     for t in range(t0, t0 + steps):
-        np.dot(a_seq[t], fused_a_prev_T, P_a_prev)
+        _gemm(gemm, a_seq[t], fused_a_prev_T, P_a_prev, 0)
         for b in range(B):
             for j in range(H):
                 z_a = X[t - t0, b, j] + P_a_prev[b, j] + bias[j]
@@ -249,7 +284,7 @@ def forward(params, x, state0=None, *, workspace=None):
         steps = min(K, T - t0)
         _product(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
                  out=X[:steps].reshape(-1, fused_x.shape[0]))
-        _forward_steps(t0, steps, X, bias, fused_a_prev_T, a_seq, P_a_prev)
+        _forward_steps(_GEMM[dtype], t0, steps, X, bias, fused_a_prev_T, a_seq, P_a_prev)
 
     cache = {
         "x": x,
@@ -284,7 +319,7 @@ def _chunk(T, B):
 
 
 @numba.njit(**_JIT)
-def _backward_steps(t0, t1, dy_seq, fused_a_prev, a_seq, dZ_seq, da_next_buf, da_prev_buf):
+def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, a_seq, dZ_seq, da_next_buf, da_prev_buf):
     """Steps t1 - 1 down to t0 of backward: dZ_seq[t - t0] receives the pre-activations'
     gradients; the gradients carried to the step before end in the d*_next_buf arrays."""
     B, H = a_seq.shape[1], a_seq.shape[2]
@@ -299,7 +334,7 @@ def _backward_steps(t0, t1, dy_seq, fused_a_prev, a_seq, dZ_seq, da_next_buf, da
                 da = da_next + dy
                 dz_a = da*(-a*a + real(1))
                 dz_a_row[j] = dz_a
-        np.dot(dZ_seq[t - t0], fused_a_prev, da_prev_buf)
+        _gemm(gemm, dZ_seq[t - t0], fused_a_prev, da_prev_buf, 0)
         da_next_buf[:, :] = da_prev_buf
 
 
@@ -327,21 +362,23 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     da_prev_buf = np.empty((B, H), dtype=dtype)
     # Parameter gradients are sums over the steps: one matrix product per vector read and chunk
     # of K steps, whose dZ is kept in one buffer.
-    dfused_x = np.zeros_like(fused_x)
-    dfused_a_prev = np.zeros_like(fused_a_prev)
+    dfused_x = np.zeros(fused_x.shape, dtype=dtype)
+    dfused_a_prev = np.zeros(fused_a_prev.shape, dtype=dtype)
     db = np.zeros(H, dtype=dtype)
     dx = np.empty_like(x)
     K = _chunk(T, B)
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, H), dtype)  # their gradients
     for t1 in range(T, 0, -K):
         t0 = max(t1 - K, 0)
-        _backward_steps(t0, t1, dy_seq, fused_a_prev, a_seq, dZ_seq, da_next_buf, da_prev_buf)
+        _backward_steps(_GEMM[dtype], t0, t1, dy_seq, fused_a_prev, a_seq, dZ_seq, da_next_buf, da_prev_buf)
         dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, H)
-        dfused_x += _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]))
-        dfused_a_prev += _product(dZ_chunk.T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]))
+        _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
+                 out=dfused_x, beta=1)
+        _product(dZ_chunk.T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
+                 out=dfused_a_prev, beta=1)
         db += dZ_chunk.sum(axis=0)
-        dx_chunk = _product(dZ_chunk, fused_x)
-        dx[t0:t1] = dx_chunk.reshape(t1 - t0, B, D)
+        _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
+                 beta=0)
     dW_a = np.empty_like(params["W_a"])
     dW_a[:, H:] = dfused_x
     dW_a[:, :H] = dfused_a_prev
