@@ -256,7 +256,8 @@ def _vanish(args):
 
         plots.vanish(decays, Path(args.plot),
                      f"gradient of w·y⟨T⟩ back through time: T = {args.steps}, H = {args.hidden}, "
-                     f"{dtype}, forget bias {args.forget_bias:g}", vanish.THRESHOLD)
+                     f"{dtype}, forget bias {args.forget_bias:g}\n(a line ends where the "
+                     f"gradient is exactly 0 in {dtype})", vanish.THRESHOLD)
         print(f"wrote {args.plot}")
     return 0
 
