@@ -82,7 +82,7 @@ is scored every 100 steps; training stops once its MSE is below 0.01. Always pre
 scores about 0.167 on it.
 
 examples:
-  symrnn train adding --cell lstm                     # T = 200: solved after a few thousand steps
+  symrnn train adding --cell lstm                     # T = 200 (README: measured runs)
   symrnn train adding --cell rnn --seq-len 100 --plot rnn.png
 """
 
