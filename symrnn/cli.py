@@ -84,7 +84,7 @@ is scored every 100 steps; training stops once its MSE is below 0.01. Always pre
 scores about 0.167 on it.
 
 examples:
-  symrnn train adding --cell lstm                     # T = 200: solved after a few thousand steps
+  symrnn train adding --cell lstm                     # T = 200 (README: measured runs)
   symrnn train adding --cell rnn --seq-len 100 --plot rnn.png
 """
 
@@ -261,7 +261,8 @@ def _vanish(args):
 
         plots.vanish(decays, Path(args.plot),
                      f"gradient of w·y⟨T⟩ back through time: T = {args.steps}, H = {args.hidden}, "
-                     f"{dtype}, forget bias {args.forget_bias:g}", vanish.THRESHOLD)
+                     f"{dtype}, forget bias {args.forget_bias:g}\n(a line ends where the "
+                     f"gradient is exactly 0 in {dtype})", vanish.THRESHOLD)
         print(f"wrote {args.plot}")
     return 0
 

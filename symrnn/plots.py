@@ -52,6 +52,7 @@ def vanish(decays, path, title, threshold):
     ax.text(1, threshold, f" {threshold:g}", color="grey", va="bottom")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xlim(1, max(2, decays[0].steps - 1))  # the whole sequence, where the lines end or not
     ax.set_xlabel("distance d from the last step (steps)")
     ax.set_ylabel(r"$\|\partial L/\partial x^{\langle T-d\rangle}\| \,/\, "
                   r"\|\partial L/\partial x^{\langle T\rangle}\|$")

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import load_module
+from conftest import ROOT, load_module
 
 from symrnn import vanish
 
@@ -101,3 +101,18 @@ def test_table_and_series():
     assert rows[37] == (37, decays[0].relative()[37], decays[1].relative()[37])
     with pytest.raises(ValueError, match="steps"):
         vanish.measure(load_module("rnn"), steps=1, hidden=4, input_size=2)
+
+
+def test_the_readme_table_is_what_vanish_measures():
+    """The README's table, from `symrnn vanish rnn gru lstm --steps 10000` (float32)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Vanishing gradients, measured"):]
+    rows = {cells[0]: cells[1:4] for line in section.splitlines()[:60]
+            if (cells := [c.strip() for c in line.strip("|").split("|")])[0].startswith(
+                ("d = ", "first d"))}
+    decays = [vanish.measure(load_module(c), steps=10_000, hidden=64, input_size=8)
+              for c in ("rnn", "gru", "lstm")]
+    for d in (1, 10, 100):
+        shown = [float(v) for v in rows[f"d = {d}"]]
+        np.testing.assert_allclose(shown, [x.relative()[d] for x in decays], rtol=0.01)
+    assert rows["first d below 1e-6"] == [str(x.first_below()) for x in decays]
