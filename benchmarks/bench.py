@@ -359,13 +359,16 @@ def main(argv=None):
             "CPU": f"{cpu}, {os.cpu_count()} logical CPUs", "threads": threads, "BLAS": kernel,
             "versions": f"symrnn {symrnn.__version__}, NumPy {np.__version__}, "
                         f"torch {torch.__version__ if torch else 'not installed'}, "
-                        f"jax {jax.__version__ if jax else 'not installed (skipped)'}",
+                        f"jax {jax.__version__ if jax else 'not installed (skipped)'}, "
+                        f"numba {numba.__version__ if numba else 'not installed (skipped)'}",
             "CPU busy before the start": f"{(cpu_busy := busy()):.0%}"}
     for key, value in info.items():
         print(f"{key}: {value}")
     if cpu_busy > 0.05:
         print("warning: other processes are using the CPU; the timings will be noisy")
 
+    peak = peak_gflops(args.repeats)  # first: nothing else has run, no other thread pool spins
+    print(f"peak: {peak:.1f} GFLOP/s")
     modules = {cell: symrnn.load(cell) for cell in args.cells}  # what the generator makes now
     compiled, compile_notes = {}, []
     if numba:
@@ -377,8 +380,6 @@ def main(argv=None):
             compiled[cell].forward(compiled[cell].init_params(2, 3, dtype=np.float32),
                                    np.ones((2, 1, 2), np.float32))
     print("agree with symrnn (float64, 1e-8):", ", ".join(check(args.cells, modules, compiled)))
-    peak = peak_gflops(args.repeats)
-    print(f"peak: {peak:.1f} GFLOP/s")
     rows, rng = [], np.random.default_rng(0)
     for cell in args.cells:
         for T, B, D, H in SMALL if args.configs == "small" else CONFIGS:

@@ -104,12 +104,16 @@ def _cells(names, everything):
     return [(name, get_cell(name)) for name in names]
 
 
+def _backend_installed(backend):
+    if backend == "numba" and importlib.util.find_spec("numba") is None:
+        raise UsageError("the numba backend needs numba: pip install 'symrnn[numba]'")
+
+
 def _generate(args):
     from .api import generate_source
     from .output import targets, write
 
-    if args.backend == "numba" and importlib.util.find_spec("numba") is None:
-        raise UsageError("the numba backend needs numba: pip install 'symrnn[numba]'")
+    _backend_installed(args.backend)
     suffix = "" if args.backend == "numpy" else f"_{args.backend}"
     sources = {cell.name + suffix: generate_source(cell, args.backend, origin=name)
                for name, cell in _cells(args.names, args.all)}
@@ -226,7 +230,8 @@ def _vanish(args):
               (args.input >= 1, f"--input: expected at least 1, got {args.input}"),
               (args.batch >= 1, f"--batch: expected at least 1, got {args.batch}")])
     _plot_requested(args)
-    modules = [load(cell) for _, cell in _cells(args.cells, False)]
+    _backend_installed(args.backend)
+    modules = [load(cell, args.backend) for _, cell in _cells(args.cells, False)]
     dtype = np.dtype(args.dtype)
     print(f"symrnn vanish: T = {args.steps} steps, H = {args.hidden}, D = {args.input}, "
           f"B = {args.batch}, {dtype}, seed {args.seed}, forget bias {args.forget_bias:g}")
@@ -283,7 +288,8 @@ def _train(args):
               (args.clip >= 0, f"--clip: expected 0 (no clipping) or more, got {args.clip:g}")])
     _plot_requested(args)
     ((_, cell),) = _cells([args.cell], False)
-    module = load(cell)
+    _backend_installed(args.backend)
+    module = load(cell, args.backend)
     print(f"symrnn train adding: {module.CELL}, T = {args.seq_len}, H = {args.hidden}, "
           f"batch {args.batch}, {np.dtype(args.dtype)}, Adam lr {args.lr:g}, "
           f"clip {args.clip:g} (global norm), forget bias {args.forget_bias:g}, seed {args.seed}")
@@ -419,6 +425,9 @@ def parser():
     van.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     van.add_argument("--forget-bias", type=float, default=1.0, metavar="F",
                      help="added to b_f at initialisation, where the cell has it (default 1)")
+    van.add_argument("--backend", choices=("numpy", "numba"), default="numpy",
+                     help="the generated module to run: numpy (default) or numba (compiled "
+                          "loops, needs numba)")
     van.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                      help="default float32")
     van.add_argument("--plot", metavar="PNG", help="write the plot (needs matplotlib)")
@@ -442,6 +451,9 @@ def parser():
     tra.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     tra.add_argument("--forget-bias", type=float, default=1.0, metavar="F",
                      help="added to b_f at initialisation, where the cell has it (default 1)")
+    tra.add_argument("--backend", choices=("numpy", "numba"), default="numpy",
+                     help="the generated module to run: numpy (default) or numba (compiled "
+                          "loops, needs numba)")
     tra.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                      help="default float32")
     tra.add_argument("--plot", metavar="PNG", help="write the loss curve (needs matplotlib)")
