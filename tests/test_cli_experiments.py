@@ -130,3 +130,26 @@ def test_progress_bar_only_on_a_terminal():
     assert progress.shown(on_terminal) == (importlib.util.find_spec("tqdm") is not None)
     on_terminal.update(3)
     on_terminal.close()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="pip install 'symrnn[numba]'")
+def test_vanish_on_the_numba_module_gives_the_numpy_modules_series(run, tmp_path):
+    series = {}
+    for backend in ("numpy", "numba"):
+        _ok(run(["vanish", "lstm", "rnn", "--steps", "60", "--hidden", "8", "--dtype", "float64",
+                 "--backend", backend, "--csv", f"{backend}.csv"], tmp_path))
+        rows = list(csv.reader(io.StringIO((tmp_path / f"{backend}.csv").read_text())))
+        series[backend] = np.array(rows[1:], dtype=float)
+    assert series["numpy"].shape == (60, 3)
+    np.testing.assert_allclose(series["numba"], series["numpy"], rtol=1e-9, atol=1e-300)
+
+
+def test_train_with_a_backend_that_is_not_installed_is_a_one_line_error(run, tmp_path,
+                                                                        monkeypatch):
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba" else real(name, *a))
+    proc = run(["train", "adding", "--cell", "lstm", "--backend", "numba"], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "symrnn: error: the numba backend needs numba: pip install 'symrnn[numba]'"]
