@@ -347,6 +347,18 @@ def _list(args):
     return 0
 
 
+def _experiment_options(command):
+    """The options vanish and train share: how the cell is initialised and run."""
+    command.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    command.add_argument("--forget-bias", type=float, default=1.0, metavar="F",
+                         help="added to b_f at initialisation, where the cell has it (default 1)")
+    command.add_argument("--backend", choices=("numpy", "numba"), default="numpy",
+                         help="the generated module to run: numpy (default) or numba (compiled "
+                              "loops, needs numba)")
+    command.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                         help="default float32")
+
+
 def parser():
     main = argparse.ArgumentParser(prog="symrnn", description=DESCRIPTION,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -422,14 +434,7 @@ def parser():
     van.add_argument("--hidden", type=int, default=64, metavar="H", help="state size (default 64)")
     van.add_argument("--input", type=int, default=8, metavar="D", help="input size (default 8)")
     van.add_argument("--batch", type=int, default=1, metavar="B", help="sequences (default 1)")
-    van.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    van.add_argument("--forget-bias", type=float, default=1.0, metavar="F",
-                     help="added to b_f at initialisation, where the cell has it (default 1)")
-    van.add_argument("--backend", choices=("numpy", "numba"), default="numpy",
-                     help="the generated module to run: numpy (default) or numba (compiled "
-                          "loops, needs numba)")
-    van.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                     help="default float32")
+    _experiment_options(van)
     van.add_argument("--plot", metavar="PNG", help="write the plot (needs matplotlib)")
     van.add_argument("--csv", metavar="FILE",
                      help="write the series: distance, then one column per cell")
@@ -448,14 +453,7 @@ def parser():
     tra.add_argument("--lr", type=float, default=3e-3, help="Adam's step size (default 3e-3)")
     tra.add_argument("--clip", type=float, default=1.0,
                      help="largest global gradient norm; 0: no clipping (default 1)")
-    tra.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    tra.add_argument("--forget-bias", type=float, default=1.0, metavar="F",
-                     help="added to b_f at initialisation, where the cell has it (default 1)")
-    tra.add_argument("--backend", choices=("numpy", "numba"), default="numpy",
-                     help="the generated module to run: numpy (default) or numba (compiled "
-                          "loops, needs numba)")
-    tra.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                     help="default float32")
+    _experiment_options(tra)
     tra.add_argument("--plot", metavar="PNG", help="write the loss curve (needs matplotlib)")
     tra.set_defaults(run=_train)
     return main
