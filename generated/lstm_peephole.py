@@ -177,24 +177,40 @@ def _input(x, name, D, dtype):
     return T, B
 
 
-def _fused(params, D, H):
-    """The blocks of every weight that read one vector, stacked: one matrix product each.
+def _fused(params, D, H, workspace=None):
+    """The blocks of every weight that read one vector, stacked: one matrix product each. Each
+    is a C-contiguous array of its own, the workspace's when one is given (no page faults).
 
     Slots of the pre-activations Z, H columns each: z_c, z_f, z_u, z_o.
     """
-    fused_x = np.concatenate((
+    fused_x = _stack(workspace, "fused_x", (
         params["W_c"][:, H:],
         params["W_f"][:, H:],
         params["W_u"][:, H:],
         params["W_o"][:, H:],
     ))
-    fused_a_prev = np.concatenate((
+    fused_a_prev = _stack(workspace, "fused_a_prev", (
         params["W_c"][:, :H],
         params["W_f"][:, :H],
         params["W_u"][:, :H],
         params["W_o"][:, :H],
     ))
     return fused_x, fused_a_prev
+
+
+def _stack(workspace, key, blocks):
+    """The blocks stacked by rows, into a new array or the workspace's array for ``key``."""
+    out = _buffer(workspace, key, (sum(b.shape[0] for b in blocks), blocks[0].shape[1]),
+                  blocks[0].dtype)
+    return np.concatenate(blocks, out=out)
+
+
+def _transposed(workspace, key, matrix):
+    """matrix.T, C-contiguous (row-major: the small products in the loop run faster so), into a
+    new array or the workspace's array for ``key``."""
+    out = _buffer(workspace, key, matrix.shape[::-1], matrix.dtype)
+    np.copyto(out, matrix.T)
+    return out
 
 
 def _buffer(workspace, key, shape, dtype):
@@ -224,8 +240,8 @@ def forward(params, x, state0=None, *, workspace=None):
     p_f = params["p_f"]
     p_u = params["p_u"]
     p_o = params["p_o"]
-    fused_x, fused_a_prev = _fused(params, D, H)
-    fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
+    fused_x, fused_a_prev = _fused(params, D, H, workspace)
+    fused_a_prev_T = _transposed(workspace, "fused_a_prev_T", fused_a_prev)
 
     A_seq = _buffer(workspace, "A_seq", (T, B, 4*H), dtype)  # the gates, activated
     a_seq = _buffer(workspace, "a_seq", (T + 1, B, H), dtype)
@@ -341,7 +357,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     p_f = params["p_f"]
     p_u = params["p_u"]
     p_o = params["p_o"]
-    fused_x, fused_a_prev = _fused(params, D, H)
+    fused_x, fused_a_prev = _fused(params, D, H, workspace)
 
     dp_f = np.zeros(H, dtype=dtype)
     dp_u = np.zeros(H, dtype=dtype)

@@ -63,6 +63,7 @@ W_f[a] is W_f_a_prev, and so on.
 import ctypes
 import glob
 import os
+import sys
 
 import numpy as np
 
@@ -72,6 +73,11 @@ try:
 except ImportError:  # pragma: no cover - depends on the machine
     raise ImportError("this module was generated with --backend numba and needs numba: "
                       "pip install 'symrnn[numba]'") from None
+
+if getattr(sys.modules.get(__name__), "__dict__", None) is not globals():
+    raise ImportError(f"{__name__}: import this module by a name in sys.modules (import, or "
+                      f"sys.modules[name] = module before exec_module): numba's cache of its "
+                      f"machine code finds the module again by that name")
 
 # Compiled once per machine (cache=True keeps the machine code next to this file). error_model
 # "numpy": division by zero gives inf/nan instead of a check that stops vectorisation. fastmath
@@ -262,24 +268,40 @@ def _input(x, name, D, dtype):
     return T, B
 
 
-def _fused(params, D, H):
-    """The blocks of every weight that read one vector, stacked: one matrix product each.
+def _fused(params, D, H, workspace=None):
+    """The blocks of every weight that read one vector, stacked: one matrix product each. Each
+    is a C-contiguous array of its own, the workspace's when one is given (no page faults).
 
     Slots of the pre-activations Z, H columns each: z_c, z_f, z_u, z_o.
     """
-    fused_x = np.concatenate((
+    fused_x = _stack(workspace, "fused_x", (
         params["W_c"][:, H:],
         params["W_f"][:, H:],
         params["W_u"][:, H:],
         params["W_o"][:, H:],
     ))
-    fused_a_prev = np.concatenate((
+    fused_a_prev = _stack(workspace, "fused_a_prev", (
         params["W_c"][:, :H],
         params["W_f"][:, :H],
         params["W_u"][:, :H],
         params["W_o"][:, :H],
     ))
     return fused_x, fused_a_prev
+
+
+def _stack(workspace, key, blocks):
+    """The blocks stacked by rows, into a new array or the workspace's array for ``key``."""
+    out = _buffer(workspace, key, (sum(b.shape[0] for b in blocks), blocks[0].shape[1]),
+                  blocks[0].dtype)
+    return np.concatenate(blocks, out=out)
+
+
+def _transposed(workspace, key, matrix):
+    """matrix.T, C-contiguous (row-major: the small products in the loop run faster so), into a
+    new array or the workspace's array for ``key``."""
+    out = _buffer(workspace, key, matrix.shape[::-1], matrix.dtype)
+    np.copyto(out, matrix.T)
+    return out
 
 
 def _buffer(workspace, key, shape, dtype):
@@ -346,8 +368,8 @@ def forward(params, x, state0=None, *, workspace=None):
     param_p_f = np.ascontiguousarray(params["p_f"])
     param_p_u = np.ascontiguousarray(params["p_u"])
     param_p_o = np.ascontiguousarray(params["p_o"])
-    fused_x, fused_a_prev = _fused(params, D, H)
-    fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
+    fused_x, fused_a_prev = _fused(params, D, H, workspace)
+    fused_a_prev_T = _transposed(workspace, "fused_a_prev_T", fused_a_prev)
 
     A_seq = _buffer(workspace, "A_seq", (T, B, 4*H), dtype)  # the gates, activated
     a_seq = _buffer(workspace, "a_seq", (T + 1, B, H), dtype)
@@ -490,8 +512,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     grad_p_u = np.zeros(H, dtype=dtype)
     param_p_o = np.ascontiguousarray(params["p_o"])
     grad_p_o = np.zeros(H, dtype=dtype)
-    fused_x, fused_a_prev = _fused(params, D, H)
-    fused_a_prev = np.ascontiguousarray(fused_a_prev)
+    fused_x, fused_a_prev = _fused(params, D, H, workspace)
     da_next_buf = np.array(dstate_T["a"], order="C")  # from step t+1, then to t-1
     da_prev_buf = np.empty((B, H), dtype=dtype)
     dc_next_buf = np.array(dstate_T["c"], order="C")  # from step t+1, then to t-1

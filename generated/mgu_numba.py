@@ -47,6 +47,7 @@ W_f[a] is W_f_a_prev, and so on.
 import ctypes
 import glob
 import os
+import sys
 
 import numpy as np
 
@@ -56,6 +57,11 @@ try:
 except ImportError:  # pragma: no cover - depends on the machine
     raise ImportError("this module was generated with --backend numba and needs numba: "
                       "pip install 'symrnn[numba]'") from None
+
+if getattr(sys.modules.get(__name__), "__dict__", None) is not globals():
+    raise ImportError(f"{__name__}: import this module by a name in sys.modules (import, or "
+                      f"sys.modules[name] = module before exec_module): numba's cache of its "
+                      f"machine code finds the module again by that name")
 
 # Compiled once per machine (cache=True keeps the machine code next to this file). error_model
 # "numpy": division by zero gives inf/nan instead of a check that stops vectorisation. fastmath
@@ -235,23 +241,43 @@ def _input(x, name, D, dtype):
     return T, B
 
 
-def _fused(params, D, H, inside=None):
-    """The blocks of every weight that read one vector, stacked: one matrix product each.
+def _fused(params, D, H, workspace=None, inside=None):
+    """The blocks of every weight that read one vector, stacked: one matrix product each. Each
+    is a C-contiguous array of its own, the workspace's when one is given (no page faults).
     inside: the factor per column of Z (``_inside``) that scales each row, or None.
 
     Slots of the pre-activations Z, H columns each: z_c, z_f.
     """
-    fused_x = np.concatenate((
+    fused_x = _stack(workspace, "fused_x", (
         params["W_c"][:, H:],
         params["W_f"][:, H:],
     ))
-    fused_Gamma_f_a_prev = params["W_c"][:, :H]
-    fused_a_prev = params["W_f"][:, :H]
+    fused_Gamma_f_a_prev = _stack(workspace, "fused_Gamma_f_a_prev", (
+        params["W_c"][:, :H],
+    ))
+    fused_a_prev = _stack(workspace, "fused_a_prev", (
+        params["W_f"][:, :H],
+    ))
     if inside is not None:
-        fused_x = fused_x * inside[:, None]
-        fused_Gamma_f_a_prev = fused_Gamma_f_a_prev * inside[:H][:, None]
-        fused_a_prev = fused_a_prev * inside[H:][:, None]
+        fused_x *= inside[:, None]
+        fused_Gamma_f_a_prev *= inside[:H][:, None]
+        fused_a_prev *= inside[H:][:, None]
     return fused_x, fused_Gamma_f_a_prev, fused_a_prev
+
+
+def _stack(workspace, key, blocks):
+    """The blocks stacked by rows, into a new array or the workspace's array for ``key``."""
+    out = _buffer(workspace, key, (sum(b.shape[0] for b in blocks), blocks[0].shape[1]),
+                  blocks[0].dtype)
+    return np.concatenate(blocks, out=out)
+
+
+def _transposed(workspace, key, matrix):
+    """matrix.T, C-contiguous (row-major: the small products in the loop run faster so), into a
+    new array or the workspace's array for ``key``."""
+    out = _buffer(workspace, key, matrix.shape[::-1], matrix.dtype)
+    np.copyto(out, matrix.T)
+    return out
 
 
 def _buffer(workspace, key, shape, dtype):
@@ -307,9 +333,9 @@ def forward(params, x, state0=None, *, workspace=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    fused_x, fused_Gamma_f_a_prev, fused_a_prev = _fused(params, D, H)
-    fused_Gamma_f_a_prev_T = np.ascontiguousarray(fused_Gamma_f_a_prev.T)  # row-major for the loop
-    fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
+    fused_x, fused_Gamma_f_a_prev, fused_a_prev = _fused(params, D, H, workspace)
+    fused_Gamma_f_a_prev_T = _transposed(workspace, "fused_Gamma_f_a_prev_T", fused_Gamma_f_a_prev)
+    fused_a_prev_T = _transposed(workspace, "fused_a_prev_T", fused_a_prev)
 
     A_seq = _buffer(workspace, "A_seq", (T, B, 2*H), dtype)  # the gates, activated
     a_seq = _buffer(workspace, "a_seq", (T + 1, B, H), dtype)
@@ -425,9 +451,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dy_seq = np.zeros((T, B, H), dtype=dtype) if dy is None else np.ascontiguousarray(
         _check(dy, "dy", (T, B, H), dtype))
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
-    fused_x, fused_Gamma_f_a_prev, fused_a_prev = _fused(params, D, H)
-    fused_Gamma_f_a_prev = np.ascontiguousarray(fused_Gamma_f_a_prev)
-    fused_a_prev = np.ascontiguousarray(fused_a_prev)
+    fused_x, fused_Gamma_f_a_prev, fused_a_prev = _fused(params, D, H, workspace)
     da_next_buf = np.array(dstate_T["a"], order="C")  # from step t+1, then to t-1
     da_prev_buf = np.empty((B, H), dtype=dtype)
     Q_Gamma_f_a_prev = np.empty((B, H), dtype=dtype)

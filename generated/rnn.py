@@ -134,14 +134,34 @@ def _input(x, name, D, dtype):
     return T, B
 
 
-def _fused(params, D, H):
-    """The blocks of every weight that read one vector, stacked: one matrix product each.
+def _fused(params, D, H, workspace=None):
+    """The blocks of every weight that read one vector, stacked: one matrix product each. Each
+    is a C-contiguous array of its own, the workspace's when one is given (no page faults).
 
     Slots of the pre-activations Z, H columns each: z_a.
     """
-    fused_x = params["W_a"][:, H:]
-    fused_a_prev = params["W_a"][:, :H]
+    fused_x = _stack(workspace, "fused_x", (
+        params["W_a"][:, H:],
+    ))
+    fused_a_prev = _stack(workspace, "fused_a_prev", (
+        params["W_a"][:, :H],
+    ))
     return fused_x, fused_a_prev
+
+
+def _stack(workspace, key, blocks):
+    """The blocks stacked by rows, into a new array or the workspace's array for ``key``."""
+    out = _buffer(workspace, key, (sum(b.shape[0] for b in blocks), blocks[0].shape[1]),
+                  blocks[0].dtype)
+    return np.concatenate(blocks, out=out)
+
+
+def _transposed(workspace, key, matrix):
+    """matrix.T, C-contiguous (row-major: the small products in the loop run faster so), into a
+    new array or the workspace's array for ``key``."""
+    out = _buffer(workspace, key, matrix.shape[::-1], matrix.dtype)
+    np.copyto(out, matrix.T)
+    return out
 
 
 def _buffer(workspace, key, shape, dtype):
@@ -168,8 +188,8 @@ def forward(params, x, state0=None, *, workspace=None):
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    fused_x, fused_a_prev = _fused(params, D, H)
-    fused_a_prev_T = np.ascontiguousarray(fused_a_prev.T)  # row-major for the loop
+    fused_x, fused_a_prev = _fused(params, D, H, workspace)
+    fused_a_prev_T = _transposed(workspace, "fused_a_prev_T", fused_a_prev)
 
     a_seq = _buffer(workspace, "a_seq", (T + 1, B, H), dtype)
     a_seq[0] = state0["a"]
@@ -247,7 +267,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     a_seq = cache["a_seq"]
     dy = np.zeros((T, B, H), dtype=dtype) if dy is None else _check(dy, "dy", (T, B, H), dtype)
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
-    fused_x, fused_a_prev = _fused(params, D, H)
+    fused_x, fused_a_prev = _fused(params, D, H, workspace)
 
     da_next = dstate_T["a"]
     # Parameter gradients are sums over the steps: one matrix product per vector read and chunk

@@ -124,3 +124,14 @@ def test_generate_without_numba_is_a_one_line_error(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'symrnn[numba]'" in err[0]
     assert not list(tmp_path.iterdir())
+
+
+@needs_numba
+def test_module_executed_outside_sys_modules_is_refused():
+    """numba's cache would remember such a module as '<dynamic>' and fail every later import."""
+    code = ("import importlib.util\n"
+            "spec = importlib.util.spec_from_file_location('m', 'generated/lstm_numba.py')\n"
+            "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "import this module by a name in sys.modules" in proc.stderr.strip().splitlines()[-1]
