@@ -160,23 +160,35 @@ _GEMM = _numpy_gemm()
 
 @numba.njit(**_JIT)
 def _gemm(gemm, a, b, out, beta):
-    """out = a @ b + beta out through cblas gemm; a and b C- or F-contiguous, out C-contiguous."""
+    """out = a @ b + beta out through cblas gemm; out C-contiguous, a and b with their rows or
+    their columns contiguous (a slice of columns is read in place, its leading dimension the
+    full row)."""
     m, k = a.shape
     n = b.shape[1]
-    real = out.dtype.type
-    transpose_a = 111 if a.flags.c_contiguous else 112  # CblasNoTrans, CblasTrans
-    transpose_b = 111 if b.flags.c_contiguous else 112
-    gemm(101, transpose_a, transpose_b, m, n, k, real(1), a.ctypes,  # 101: CblasRowMajor
-         k if transpose_a == 111 else m, b.ctypes, n if transpose_b == 111 else k, real(beta),
-         out.ctypes, n)
+    size, real = out.itemsize, out.dtype.type
+    if a.strides[1] == size:
+        transpose_a, lda = 111, max(a.strides[0] // size, k)  # CblasNoTrans
+    else:
+        transpose_a, lda = 112, max(a.strides[1] // size, m)  # CblasTrans
+    if b.strides[1] == size:
+        transpose_b, ldb = 111, max(b.strides[0] // size, n)
+    else:
+        transpose_b, ldb = 112, max(b.strides[1] // size, k)
+    gemm(101, transpose_a, transpose_b, m, n, k, real(1), a.ctypes, lda, b.ctypes, ldb,  # 101:
+         real(beta), out.ctypes, n)  # CblasRowMajor
+
+
+def _gemm_ready(a):
+    """a itself if gemm can read it (rows or columns contiguous), else a contiguous copy."""
+    size = a.itemsize
+    if min(a.strides) >= 0 and (a.strides[1] == size or a.strides[0] == size):
+        return a
+    return np.ascontiguousarray(a)
 
 
 def _product(a, b, out=None, beta=0):
     """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS."""
-    if not (a.flags.c_contiguous or a.flags.f_contiguous):
-        a = np.ascontiguousarray(a)
-    if not (b.flags.c_contiguous or b.flags.f_contiguous):
-        b = np.ascontiguousarray(b)
+    a, b = _gemm_ready(a), _gemm_ready(b)
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     _gemm(_GEMM[a.dtype], a, b, out, beta)
@@ -387,7 +399,7 @@ def _chunk(T, B):
 
 
 @numba.njit(**_JIT)
-def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_seq, Gamma_f_a_prev_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_f_a_prev, Q_a_prev, dGamma_f_a_prev_buf, dZ_Gamma_f_a_prev, dZ_a_prev, da_buf):
+def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_seq, Gamma_f_a_prev_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_f_a_prev, Q_a_prev, dGamma_f_a_prev_buf, da_buf):
     """Steps t1 - 1 down to t0 of backward: dZ_seq[t - t0] receives the pre-activations'
     gradients; the gradients carried to the step before end in the d*_next_buf arrays."""
     B, H = a_seq.shape[1], a_seq.shape[2]
@@ -405,8 +417,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_
                 dz_c = dc_tilde*(-c_tilde*c_tilde + real(1))
                 dz_c_row[j] = dz_c
                 da_buf[b, j] = da
-        dZ_Gamma_f_a_prev[:, :] = dZ_seq[t - t0, :, :H]
-        _gemm(gemm, dZ_Gamma_f_a_prev, fused_Gamma_f_a_prev, Q_Gamma_f_a_prev, 0)
+        _gemm(gemm, dZ_seq[t - t0, :, :H], fused_Gamma_f_a_prev, Q_Gamma_f_a_prev, 0)
         for b in range(B):
             dz_f_row = dZ_seq[t - t0, b, H:]
             for j in range(H):
@@ -419,8 +430,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_
                 dz_f = Gamma_f*dGamma_f*(-Gamma_f + real(1))
                 dz_f_row[j] = dz_f
                 dGamma_f_a_prev_buf[b, j] = dGamma_f_a_prev
-        dZ_a_prev[:, :] = dZ_seq[t - t0, :, H:]
-        _gemm(gemm, dZ_a_prev, fused_a_prev, Q_a_prev, 0)
+        _gemm(gemm, dZ_seq[t - t0, :, H:], fused_a_prev, Q_a_prev, 0)
         for b in range(B):
             for j in range(H):
                 Gamma_f = A_seq[t, b, H + j]
@@ -457,8 +467,6 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     Q_Gamma_f_a_prev = np.empty((B, H), dtype=dtype)
     Q_a_prev = np.empty((B, H), dtype=dtype)
     dGamma_f_a_prev_buf = np.empty((B, H), dtype=dtype)
-    dZ_Gamma_f_a_prev = np.empty((B, H), dtype=dtype)
-    dZ_a_prev = np.empty((B, H), dtype=dtype)
     da_buf = np.empty((B, H), dtype=dtype)
     # Parameter gradients are sums over the steps: one matrix product per vector read and chunk
     # of K steps, whose dZ is kept in one buffer.
@@ -471,7 +479,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 2*H), dtype)  # their gradients
     for t1 in range(T, 0, -K):
         t0 = max(t1 - K, 0)
-        _backward_steps(_GEMM[dtype], t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_seq, Gamma_f_a_prev_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_f_a_prev, Q_a_prev, dGamma_f_a_prev_buf, dZ_Gamma_f_a_prev, dZ_a_prev, da_buf)
+        _backward_steps(_GEMM[dtype], t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_seq, Gamma_f_a_prev_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_f_a_prev, Q_a_prev, dGamma_f_a_prev_buf, da_buf)
         dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 2*H)
         _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
                  out=dfused_x, beta=1)

@@ -149,23 +149,35 @@ _GEMM = _numpy_gemm()
 
 @numba.njit(**_JIT)
 def _gemm(gemm, a, b, out, beta):
-    """out = a @ b + beta out through cblas gemm; a and b C- or F-contiguous, out C-contiguous."""
+    """out = a @ b + beta out through cblas gemm; out C-contiguous, a and b with their rows or
+    their columns contiguous (a slice of columns is read in place, its leading dimension the
+    full row)."""
     m, k = a.shape
     n = b.shape[1]
-    real = out.dtype.type
-    transpose_a = 111 if a.flags.c_contiguous else 112  # CblasNoTrans, CblasTrans
-    transpose_b = 111 if b.flags.c_contiguous else 112
-    gemm(101, transpose_a, transpose_b, m, n, k, real(1), a.ctypes,  # 101: CblasRowMajor
-         k if transpose_a == 111 else m, b.ctypes, n if transpose_b == 111 else k, real(beta),
-         out.ctypes, n)
+    size, real = out.itemsize, out.dtype.type
+    if a.strides[1] == size:
+        transpose_a, lda = 111, max(a.strides[0] // size, k)  # CblasNoTrans
+    else:
+        transpose_a, lda = 112, max(a.strides[1] // size, m)  # CblasTrans
+    if b.strides[1] == size:
+        transpose_b, ldb = 111, max(b.strides[0] // size, n)
+    else:
+        transpose_b, ldb = 112, max(b.strides[1] // size, k)
+    gemm(101, transpose_a, transpose_b, m, n, k, real(1), a.ctypes, lda, b.ctypes, ldb,  # 101:
+         real(beta), out.ctypes, n)  # CblasRowMajor
+
+
+def _gemm_ready(a):
+    """a itself if gemm can read it (rows or columns contiguous), else a contiguous copy."""
+    size = a.itemsize
+    if min(a.strides) >= 0 and (a.strides[1] == size or a.strides[0] == size):
+        return a
+    return np.ascontiguousarray(a)
 
 
 def _product(a, b, out=None, beta=0):
     """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS."""
-    if not (a.flags.c_contiguous or a.flags.f_contiguous):
-        a = np.ascontiguousarray(a)
-    if not (b.flags.c_contiguous or b.flags.f_contiguous):
-        b = np.ascontiguousarray(b)
+    a, b = _gemm_ready(a), _gemm_ready(b)
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
     _gemm(_GEMM[a.dtype], a, b, out, beta)

@@ -36,12 +36,11 @@ _J = sp.Symbol("j")
 
 @dataclass(frozen=True)
 class Gemm:
-    """``np.dot(left, matrix, out)``; ``stage``: first copy ``left`` into this contiguous buffer."""
+    """``out = left @ matrix`` (``left`` may be a slice of columns: gemm reads it in place)."""
 
     left: str
     matrix: str
     out: str
-    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -317,12 +316,8 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                 step.gemm(Gemm("dZ_seq[t - t0]", p.matrix, carry_out[a.out].split("[")[0]))
                 break  # the carried gradient is the product alone, straight into its buffer
             scratch["Q_" + name] = "H"
-            if p.cols == ":":
-                after = step.gemm(Gemm("dZ_seq[t - t0]", p.matrix, "Q_" + name))
-            else:
-                scratch["dZ_" + name] = _size(len(p.parts) * H)
-                after = step.gemm(Gemm(f"dZ_seq[t - t0, :, {p.cols}]", p.matrix, "Q_" + name,
-                                       "dZ_" + name))
+            left = "dZ_seq[t - t0]" if p.cols == ":" else f"dZ_seq[t - t0, :, {p.cols}]"
+            after = step.gemm(Gemm(left, p.matrix, "Q_" + name))
         else:
             text = " + ".join(([code.doprint(a.expr)] if a.expr != 0 else [])
                               + [f"Q_{p.matrix[len('fused_'):]}[b, j]" for p in products])
