@@ -28,7 +28,7 @@ from .cell import INPUT, Affine
 from .derive import DY, Derivation
 from .lower import Plan, _gates, _order, _slice
 from .printing import CodePrinter, ShapePrinter
-from .symbols import adjoint, prev, sequence
+from .symbols import adjoint, next_adjoint, prev, sequence
 
 H = sp.Symbol("H")
 _J = sp.Symbol("j")
@@ -143,11 +143,6 @@ def _size(expr):
     return ShapePrinter().doprint(expr)
 
 
-def _first(cols):
-    """The first slot of a run of columns ``"H:3*H"`` -> 1."""
-    return int(sp.sympify(cols.split(":")[0] or "0").subs(H, 1))
-
-
 class _Step:
     """The phases of one step being built. Each line goes into the earliest loop where what it
     reads is ready: after the loops that define its symbols, and after the matrix products whose
@@ -155,39 +150,40 @@ class _Step:
 
     def __init__(self):
         self.gemms = []
-        self.lines = []  # (text, reads, defines, after)
+        self.lines = []  # (text, reads, defines, after, view, stores)
 
     def gemm(self, gemm):
         self.gemms.append(gemm)
         return len(self.gemms)  # lines reading its output wait for this many products
 
-    def line(self, text, reads=frozenset(), defines=None, after=0, view=None):
-        self.lines.append((text, set(reads), defines, after, view))
+    def line(self, text, reads=frozenset(), defines=None, after=0, view=None, stores=None):
+        """``stores``: the symbol this line writes to its home (the cache, a carried buffer)."""
+        self.lines.append((text, set(reads), defines, after, view, stores))
 
     def finish(self, outside, home):
         """The phases: loop 0, product 1, loop 1, ...; empty loops left out. A value defined by
         an earlier loop of the step is stored at its ``home`` there and loaded from it; any other
         value is loaded from ``outside``."""
         owner, placed = {}, [[] for _ in range(len(self.gemms) + 1)]
-        views = [[] for _ in placed]
-        for text, reads, defines, after, view in self.lines:
+        views, stored = [[] for _ in placed], set()
+        for text, reads, defines, after, view, stores in self.lines:
             at = max([after] + [owner[s] for s in reads if s in owner])
             placed[at].append((text, reads, defines))
             if view is not None and view not in views[at]:
                 views[at].append(view)
             if defines is not None and defines not in owner:
                 owner[defines] = at
-        stored = {(text.split(" = ")[1], at) for at, lines in enumerate(placed)
-                  for text, _, _ in lines if " = " in text and "[" in text.split(" = ")[0]}
+            if stores is not None:
+                stored.add((stores, at))
         loads = []
         for at, lines in enumerate(placed):
             mine, defined = [], set()
             for _, reads, defines in lines:
                 for s in sorted(reads - defined, key=lambda s: s.name):
                     if s in owner and owner[s] < at:
-                        if (s.name, owner[s]) not in stored:
+                        if (s, owner[s]) not in stored:
                             placed[owner[s]].append((f"{home(s)} = {s.name}", {s}, None))
-                            stored.add((s.name, owner[s]))
+                            stored.add((s, owner[s]))
                         mine.append(f"{s.name} = {home(s)}")
                     elif s not in owner:
                         mine.append(f"{s.name} = {outside(s)}")
@@ -213,6 +209,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
     direct = {gate.out: slot_of[z] for z, gate in gates.items()}
     keep_Z = "Z_seq" in plan.cache
     states, kept = set(cell.states), set(plan.kept)
+    carried_in = {next_adjoint(s) for s in cell.states}
     scratch = {}
 
     def span(k):  # the columns of slot k
@@ -222,8 +219,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         return _size((k - start) * H + _J)
 
     def slots(product):
-        start = _first(product.cols)
-        return range(start, start + len(product.parts))
+        return range(product.first, product.first + len(product.parts))
 
     def cached(s):
         """Where forward keeps s for the backward (or None)."""
@@ -252,14 +248,14 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             return f"param_{s.name}[j]"
         if s == DY:
             return "dy_seq[t, b, j]"
-        if s.name.endswith("_next") and s.name.startswith("d"):
+        if s in carried_in:
             return f"{s.name}_buf[b, j]"
         where = cached(s)
         assert where is not None, f"{s} is neither cached nor computed in the step"
         return where
 
     # ---- forward ----
-    x_buffers = tuple((f"X_{i + 1}" if len(plan.x_products) > 1 else "X", p.matrix, p.cols)
+    x_buffers = tuple((f"X_{i + 1}" if len(plan.x_products) > 1 else "X", p.matrix, p.first)
                       for i, p in enumerate(plan.x_products))
     by_vector = {}
     for p in plan.products:
@@ -267,10 +263,10 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         scratch["P_" + p.matrix[len("fused_"):]] = _size(len(p.parts) * H)
 
     def z_code(k):
-        terms = [f"{name}[t - t0, b, {col(k, _first(cols))}]"
-                 for (name, _, cols), p in zip(x_buffers, plan.x_products, strict=True)
+        terms = [f"{name}[t - t0, b, {col(k, first)}]"
+                 for (name, _, first), p in zip(x_buffers, plan.x_products, strict=True)
                  if k in slots(p)]
-        terms += [f"P_{p.matrix[len('fused_'):]}[b, {col(k, _first(p.cols))}]"
+        terms += [f"P_{p.matrix[len('fused_'):]}[b, {col(k, p.first)}]"
                   for p in plan.products if k in slots(p)]
         if order[k].bias is not None:
             terms.append(f"bias[{col(k)}]")
@@ -296,15 +292,16 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             k = direct.get(node.out, slot_of.get(node.out))
             array = "A_seq" if node.out in direct else "Z_seq"
             step.line(f"{node.out.name}_row[j] = {node.out.name}", {node.out},
-                      view=f"{node.out.name}_row = {array}[t, b, {span(k)}]")
+                      view=f"{node.out.name}_row = {array}[t, b, {span(k)}]", stores=node.out)
         elif cached(node.out) is not None:
-            step.line(f"{cached(node.out)} = {node.out.name}", {node.out})
+            step.line(f"{cached(node.out)} = {node.out.name}", {node.out}, stores=node.out)
     forward = step.finish(outside, home)
 
     # ---- backward ----
     bscratch_before = set(scratch)
     carries = tuple((s, f"d{s}_next_buf", f"d{s}_prev_buf") for s in cell.states)
     carry_out = {adjoint(prev(s).name): f"d{s}_prev_buf[b, j]" for s in cell.states}
+    dz_slot = {adjoint(a.out.name): k for k, a in enumerate(order)}
     step = _Step()
     for a in derivation.backward:
         if a.of.name == INPUT:
@@ -328,11 +325,16 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             step.line(f"{a.out.name} = {text}", a.expr.free_symbols, a.out, after)
             if a.of in slot_of:
                 step.line(f"{a.out.name}_row[j] = {a.out.name}", {a.out},
-                          view=f"{a.out.name}_row = dZ_seq[t - t0, b, {span(slot_of[a.of])}]")
+                          view=f"{a.out.name}_row = dZ_seq[t - t0, b, {span(slot_of[a.of])}]",
+                          stores=a.out)
             if a.out in carry_out:
-                step.line(f"{carry_out[a.out]} = {a.out.name}", {a.out})
+                step.line(f"{carry_out[a.out]} = {a.out.name}", {a.out}, stores=a.out)
 
     def home_backward(s):
+        if s in carry_out:
+            return carry_out[s]
+        if s in dz_slot:  # dz_f: its column of dZ
+            return f"dZ_seq[t - t0, b, {col(dz_slot[s])}]"
         scratch[f"{s.name}_buf"] = "H"
         return f"{s.name}_buf[b, j]"
 

@@ -68,6 +68,7 @@ class Product:
     cols: str  # the run of slots: ":" for all, else "H:3*H"
     parts: tuple[Part, ...]
     grad: str  # dfused_a_prev
+    first: int  # the first slot of the run (it has one slot per part)
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def _products(order, cell, vector):
                       for k, a in run)
         products.append(Product(vector, _series(vector, cell), f"fused_{vector}{suffix}",
                                 _slice(first * H, (last + 1) * H, len(order) * H), parts,
-                                f"dfused_{vector}{suffix}"))
+                                f"dfused_{vector}{suffix}", first))
     return products
 
 
