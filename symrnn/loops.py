@@ -62,10 +62,10 @@ class Loops:
     backward: tuple[Gemm | Loop, ...]
     forward_args: tuple[str, ...]  # the forward kernel's arrays, after (t0, steps)
     backward_args: tuple[str, ...]  # the backward kernel's arrays, after (t0, t1)
-    scratch: tuple[tuple[str, str], ...]  # (name, columns): (B, columns) arrays for one step
+    forward_scratch: tuple[tuple[str, str], ...]  # (name, columns): (B, columns), one step
+    backward_scratch: tuple[tuple[str, str], ...]
     carries: tuple[tuple[str, str, str], ...]  # (state, dX_next buffer, dX_prev buffer)
-    x_buffers: tuple[tuple[str, str, str], ...]  # (name, product matrix, columns): x's products
-    sums: tuple[tuple[str, str], ...]  # (param vector, its gradient's accumulator)
+    x_buffers: tuple[tuple[str, str, int], ...]  # (name, product matrix, first slot)
 
     @staticmethod
     def numbers(phases):
@@ -210,7 +210,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
     keep_Z = "Z_seq" in plan.cache
     states, kept = set(cell.states), set(plan.kept)
     carried_in = {next_adjoint(s) for s in cell.states}
-    scratch = {}
+    scratch, bscratch = {}, {}  # the (B, H)-like arrays of a forward step, of a backward step
 
     def span(k):  # the columns of slot k
         return _slice(k * H, (k + 1) * H, len(order) * H)
@@ -298,9 +298,9 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
     forward = step.finish(outside, home)
 
     # ---- backward ----
-    bscratch_before = set(scratch)
     carries = tuple((s, f"d{s}_next_buf", f"d{s}_prev_buf") for s in cell.states)
-    carry_out = {adjoint(prev(s).name): f"d{s}_prev_buf[b, j]" for s in cell.states}
+    carry_buffer = {adjoint(prev(s).name): prv for s, _, prv in carries}
+    carry_out = {d: f"{buffer}[b, j]" for d, buffer in carry_buffer.items()}
     dz_slot = {adjoint(a.out.name): k for k, a in enumerate(order)}
     step = _Step()
     for a in derivation.backward:
@@ -310,9 +310,9 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         for p in products:
             name = p.matrix[len("fused_"):]
             if a.out in carry_out and a.expr == 0 and len(products) == 1 and p.cols == ":":
-                step.gemm(Gemm("dZ_seq[t - t0]", p.matrix, carry_out[a.out].split("[")[0]))
+                step.gemm(Gemm("dZ_seq[t - t0]", p.matrix, carry_buffer[a.out]))
                 break  # the carried gradient is the product alone, straight into its buffer
-            scratch["Q_" + name] = "H"
+            bscratch["Q_" + name] = "H"
             left = "dZ_seq[t - t0]" if p.cols == ":" else f"dZ_seq[t - t0, :, {p.cols}]"
             after = step.gemm(Gemm(left, p.matrix, "Q_" + name))
         else:
@@ -335,11 +335,10 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             return carry_out[s]
         if s in dz_slot:  # dz_f: its column of dZ
             return f"dZ_seq[t - t0, b, {col(dz_slot[s])}]"
-        scratch[f"{s.name}_buf"] = "H"
+        bscratch[f"{s.name}_buf"] = "H"
         return f"{s.name}_buf[b, j]"
 
     backward = step.finish(outside, home_backward)
-    bscratch = set(scratch) - bscratch_before
 
     forward_args = (tuple(b[0] for b in x_buffers) + (("bias",) if plan.biases else ())
                     + tuple(f"{p.matrix}_T" for p in plan.products)
@@ -347,7 +346,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                     + tuple(sequence(s) for s in cell.states)
                     + tuple(sequence(n) for n in plan.kept)
                     + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if plan.activates else ())
-                    + tuple(sorted(n for n in scratch if n not in bscratch)))
+                    + tuple(sorted(scratch)))
     backward_args = (("dy_seq",) + tuple(p.matrix for p in plan.products)
                      + tuple(f"param_{v}" for v in cell.vectors)
                      + tuple(f"grad_{v}" for v in cell.vectors)
@@ -357,7 +356,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                      + ("dZ_seq",) + tuple(n for c in carries for n in c[1:])
                      + tuple(sorted(bscratch)))
     return Loops(forward, backward, forward_args, backward_args, tuple(sorted(scratch.items())),
-                 carries, x_buffers, tuple((v, f"grad_{v}") for v in cell.vectors))
+                 tuple(sorted(bscratch.items())), carries, x_buffers)
 
 
 __all__ = ["Gemm", "Loop", "Loops", "loops"]

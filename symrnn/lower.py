@@ -84,15 +84,6 @@ class Activate:
 
 
 @dataclass(frozen=True)
-class Derivative:
-    """``G[..., cols]``: the derivative of one activation at the gates in ``cols``, in terms of
-    their values, for a block of steps: ``line`` reads ``A_block`` and writes ``G_block``."""
-
-    cols: str
-    line: str
-
-
-@dataclass(frozen=True)
 class Statement:
     target: str
     code: str
@@ -130,7 +121,7 @@ class Plan:
     kept: tuple[str, ...]  # per-step values kept for the backward in X_seq arrays
     cache: tuple[str, ...]  # the keys of the cache, each also the name of its array
     loads: tuple[Statement, ...]  # at the top of a backward step
-    derivatives: tuple[Derivative, ...]  # per chunk of steps, before them
+    derivatives: tuple[str, ...]  # G_block = act'(A_block), per activation: per block of steps
     backward: tuple[Statement, ...]  # inside the loop, in order
     vectors: tuple[tuple[str, str, str], ...]  # (p, dp, the per-step contribution to dp)
     carries: tuple[tuple[str, str, str], ...]  # (a, da_next, da_prev) for every state
@@ -407,8 +398,8 @@ def lower(derivation: Derivation) -> Plan:
         if g[0] in plain:
             at = "" if span(g) == ":" else f"[:, :, {span(g)}]"
             grad = entry(g[0]).grad(sym(f"A_block{at}"))
-            derivatives.append(Derivative(span(g), code.into(grad, f"G_block{at}")
-                                          or f"G_block[{at[1:-1] or ':'}] = {code.doprint(grad)}"))
+            derivatives.append(code.into(grad, f"G_block{at}")
+                               or f"G_block[{at[1:-1] or ':'}] = {code.doprint(grad)}")
     first = next(a for a in order if sym(INPUT) in a.inputs)
     keep_Z = any(v in slot_of for v in derivation.cached)
     keep_A = any(v in direct for v in derivation.cached)
