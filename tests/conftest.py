@@ -146,6 +146,17 @@ def get_cell(name):
 _MODULES = {}
 BACKEND = "numpy"  # the backend load_module uses unless told; test_module_contract varies it
 HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="pip install 'symrnn[numba]'")
+
+
+@pytest.fixture
+def without_numba(monkeypatch):
+    """The command line finds no numba, as on a machine without the extra."""
+    from symrnn import cli
+
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(cli.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "numba" else real(name, *a))
 
 
 def load_module(name, backend=None):

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from conftest import load_module
+from conftest import load_module, needs_numba
 
 from symrnn import cli, progress, vanish
 
@@ -132,7 +132,7 @@ def test_progress_bar_only_on_a_terminal():
     on_terminal.close()
 
 
-@pytest.mark.skipif(importlib.util.find_spec("numba") is None, reason="pip install 'symrnn[numba]'")
+@needs_numba
 def test_vanish_on_the_numba_module_gives_the_numpy_modules_series(run, tmp_path):
     series = {}
     for backend in ("numpy", "numba"):
@@ -145,10 +145,7 @@ def test_vanish_on_the_numba_module_gives_the_numpy_modules_series(run, tmp_path
 
 
 def test_train_with_a_backend_that_is_not_installed_is_a_one_line_error(run, tmp_path,
-                                                                        monkeypatch):
-    real = cli.importlib.util.find_spec
-    monkeypatch.setattr(cli.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "numba" else real(name, *a))
+                                                                        without_numba):
     proc = run(["train", "adding", "--cell", "lstm", "--backend", "numba"], tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [

@@ -13,18 +13,17 @@ from conftest import (
     BUILTIN_CELLS,
     CUSTOM_CELLS,
     FD_TOL,
-    HAVE_NUMBA,
     ROOT,
     gradient_errors,
     load_module,
     max_rel_err,
+    needs_numba,
     random_problem,
 )
 
 from symrnn import approx, cli
 
 ALL_CELLS = BUILTIN_CELLS + tuple(CUSTOM_CELLS)
-needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="pip install 'symrnn[numba]'")
 
 
 @needs_numba
@@ -116,10 +115,7 @@ def test_module_without_numba_says_what_to_install():
     assert "pip install 'symrnn[numba]'" in proc.stderr.strip().splitlines()[-1]
 
 
-def test_generate_without_numba_is_a_one_line_error(tmp_path, monkeypatch, capsys):
-    real = cli.importlib.util.find_spec
-    monkeypatch.setattr(cli.importlib.util, "find_spec",
-                        lambda name, *a: None if name == "numba" else real(name, *a))
+def test_generate_without_numba_is_a_one_line_error(tmp_path, without_numba, capsys):
     assert cli.main(["generate", "lstm", "--backend", "numba", "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'symrnn[numba]'" in err[0]
