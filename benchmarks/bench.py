@@ -25,6 +25,7 @@ import numpy as np
 
 import symrnn
 import symrnn.interop
+from symrnn.lower import lower
 
 
 def optional(name):
@@ -200,9 +201,37 @@ def jax_lstm_run(p, x, G):
     return run
 
 
-def implementations(cell, mod, params, x, G, compiled=None):
+def gemm_floor(plan, T, B, D, H, dtype=np.float32):
+    """A run making only the matrix products the cell's module makes, of the same shapes, through
+    NumPy's BLAS into preallocated arrays, and nothing else: per product of the Plan, the input
+    GEMM before the loop or one per step, one per step back, and the weight (and x) gradients
+    after the loop. No code built on NumPy's BLAS can be faster than this run."""
+    rng = np.random.default_rng(0)
+    new = lambda *shape: rng.standard_normal(shape, dtype=dtype)  # noqa: E731
+    gemms, steps = [], []  # (a, b, out): out = a @ b, once / for a[t] at every step t
+    for p in plan.x_products:  # Z = x W^T for all steps; dW = dZ^T x; dx = dZ W
+        n = len(p.parts) * H
+        X, dZ, W = new(T * B, D), new(T * B, n), new(D, n)
+        gemms += [(X, W, new(T * B, n)), (dZ.T, X, new(n, D)), (dZ, W.T.copy(), new(T * B, D))]
+    for p in plan.products:  # Z += a_prev W^T at every step; da_prev = dZ W at every step back
+        n = len(p.parts) * H
+        A, dZ, W = new(T, B, H), new(T, B, n), new(H, n)
+        steps += [(A, W, new(B, n)), (dZ, W.T.copy(), new(B, H))]
+        gemms.append((dZ.reshape(T * B, n).T, A.reshape(T * B, H), new(n, H)))  # dW = dZ^T a
+
+    def run():
+        for a, b, out in steps:
+            for t in range(T):
+                np.dot(a[t], b, out=out)
+        for a, b, out in gemms:
+            np.dot(a, b, out=out)
+    return run
+
+
+def implementations(cell, mod, params, x, G, compiled=None, plan=None):
     """{name: run}, each run computing forward + backward and returning (y, dx) as (T, B, ...).
-    compiled: the cell's numba module (symrnn generate --backend numba), if numba is installed."""
+    compiled: the cell's numba module (symrnn generate --backend numba), if numba is installed;
+    plan: the cell's Plan, for the GEMM floor (a run that returns nothing: not checked)."""
     workspace, compiled_workspace = {}, {}  # kept across calls: arrays reused, no page faults
 
     def run_symrnn():
@@ -221,6 +250,8 @@ def implementations(cell, mod, params, x, G, compiled=None):
     if cell in NAIVE:
         xc, Gc = (np.ascontiguousarray(v.transpose(0, 2, 1)) for v in (x, G))
         impls["naive"] = lambda: [v.transpose(0, 2, 1) for v in NAIVE[cell](params, xc, Gc)[::2]]
+    if plan is not None:
+        impls["GEMMs"] = gemm_floor(plan, *x.shape, G.shape[-1], x.dtype)
     if torch and cell in ("lstm", "gru_torch"):
         impls["torch"] = torch_run(symrnn.interop.to_torch(cell, params), x, G)
     if torch and cell == "lstm_peephole":
@@ -327,9 +358,10 @@ def busy(seconds=0.5):
 
 def markdown_table(rows):
     cols = ["cell", "config (T, B, D, H)", "symrnn ms", *(["numba ms"] if numba else []),
-            "new arrays ms", "naive ms", "torch ms", *(["jax ms"] if jax else []),
+            "new arrays ms", "naive ms", "torch ms", *(["jax ms"] if jax else []), "GEMMs ms",
             "new arrays/symrnn", "torch/symrnn", "naive/symrnn",
-            *(["symrnn/numba", "torch/numba", "naive/numba"] if numba else []), "GFLOP/s", "% peak"]
+            *(["symrnn/numba", "torch/numba", "naive/numba"] if numba else []), "torch/GEMMs",
+            "GEMMs/symrnn", *(["GEMMs/numba"] if numba else []), "GFLOP/s", "% peak"]
     cells = [[row.get(c, "—") for c in cols] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     line = lambda vs: "| " + " | ".join(map(str.ljust, vs, widths)) + " |"  # noqa: E731
@@ -370,6 +402,7 @@ def main(argv=None):
     peak = peak_gflops(args.repeats)  # first: nothing else has run, no other thread pool spins
     print(f"peak: {peak:.1f} GFLOP/s")
     modules = {cell: symrnn.load(cell) for cell in args.cells}  # what the generator makes now
+    plans = {cell: lower(symrnn.derive(cell)) for cell in args.cells}
     compiled, compile_notes = {}, []
     if numba:
         for cell in args.cells:
@@ -386,7 +419,8 @@ def main(argv=None):
             params = modules[cell].init_params(D, H, rng=0, dtype=np.float32)
             x = rng.standard_normal((T, B, D), dtype=np.float32)
             G = rng.standard_normal((T, B, H), dtype=np.float32)
-            impls = implementations(cell, modules[cell], params, x, G, compiled.get(cell))
+            impls = implementations(cell, modules[cell], params, x, G, compiled.get(cell),
+                                    plans[cell])
             ms = {k: 1e3 * s for k, s in race(impls, args.repeats).items()}
             flops = 6 * T * B * sum(v.size for v in params.values() if v.ndim == 2)
             gflops = flops / ms["symrnn"] / 1e6
@@ -397,6 +431,9 @@ def main(argv=None):
                         for k in ("new arrays", "naive", "torch") if k in ms})
             row.update({f"{k}/numba": f"{ms[k] / ms['numba']:.2f}"
                         for k in ("symrnn", "naive", "torch") if k in ms and "numba" in ms})
+            row.update({f"{k}/GEMMs": f"{ms[k] / ms['GEMMs']:.2f}" for k in ("torch",) if k in ms})
+            row.update({f"GEMMs/{k}": f"{ms['GEMMs'] / ms[k]:.0%}" for k in ("symrnn", "numba")
+                        if k in ms})
             rows.append(row)
             print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     gen_ms, import_ms = cli_timings()
@@ -421,6 +458,11 @@ numba: the --backend numba module (compiled time loops; float32 tanh approximate
 symrnn/approx.py), also with a workspace.
 naive: course-notes NumPy (a matmul per gate per step, dW summed in the loop). torch: nn.LSTM,
 nn.GRU (gru_torch), a Python-loop nn.Module (lstm_peephole). Ratio > 1: symrnn is faster.
+GEMMs: only the matrix products the module makes (same shapes, NumPy's BLAS, preallocated
+outputs), called from Python, and nothing else: no NumPy code is faster. torch/GEMMs: the best
+torch/x ratio such code could reach. GEMMs/symrnn, GEMMs/numba: the share of each module's time
+its products would take at that speed (above 100 % for numba at B = 1, where it calls the BLAS
+without Python's per-call cost).
 GFLOP/s: symrnn's GEMM FLOPs, 6·T·B·Σ|W| (forward, dW, input/state gradients), per second;
 % peak: of the measured matmul peak.
 """
