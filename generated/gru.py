@@ -247,14 +247,18 @@ def forward(params, x, state0=None, *, workspace=None):
             a_prev = a_seq[t]
             Z, A = Z_seq[t - t0], A_seq[t]
             Z[:, H:] += np.dot(a_prev, fused_a_prev_T)
+            # Γ_u⟨t⟩ = σ(W_u [a⟨t−1⟩, x⟨t⟩] + b_u)
+            # Γ_r⟨t⟩ = σ(W_r [a⟨t−1⟩, x⟨t⟩] + b_r)
             np.tanh(Z[:, H:], out=A[:, H:])
             A[:, H:] *= 1/2
             A[:, H:] += 1/2
             Gamma_u, Gamma_r = A[:, H:2*H], A[:, 2*H:]
             Gamma_r_a_prev = np.multiply(Gamma_r, a_prev, out=Gamma_r_a_prev_seq[t])
             Z[:, :H] += np.dot(Gamma_r_a_prev, fused_Gamma_r_a_prev_T)
+            # c̃⟨t⟩ = tanh(W_c [Γ_r⟨t⟩ ⊙ a⟨t−1⟩, x⟨t⟩] + b_c)
             np.tanh(Z[:, :H], out=A[:, :H])
             c_tilde = A[:, :H]
+            # a⟨t⟩ = Γ_u⟨t⟩ ⊙ c̃⟨t⟩ + a⟨t−1⟩ ⊙ (1 - Γ_u⟨t⟩)
             np.add(Gamma_u*c_tilde, a_prev*(1 - Gamma_u), out=a_seq[t + 1])
 
     cache = {
@@ -351,13 +355,21 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             Gamma_u = A[:, H:2*H]
             Gamma_r = A[:, 2*H:]
             c_tilde = A[:, :H]
+            # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
             da = da_next + dy[t]
+            # δ c̃⟨t⟩ = δ a⟨t⟩ ⊙ Γ_u⟨t⟩
             np.multiply(Gamma_u, da, out=dA[:, :H])
+            # δ z_c⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
             np.multiply(dA[:, :H], G[:, :H], out=dZ[:, :H])
             dGamma_r_a_prev = np.dot(dZ[:, :H], fused_Gamma_r_a_prev)
+            # δ Γ_r⟨t⟩ = a⟨t−1⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
             np.multiply(a_prev, dGamma_r_a_prev, out=dA[:, 2*H:])
+            # δ Γ_u⟨t⟩ = δ a⟨t⟩ ⊙ (-a⟨t−1⟩ + c̃⟨t⟩)
             np.multiply(da, -a_prev + c_tilde, out=dA[:, H:2*H])
+            # δ z_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
+            # δ z_r⟨t⟩ = δ Γ_r⟨t⟩ ⊙ Γ_r⟨t⟩ ⊙ (1 - Γ_r⟨t⟩)
             np.multiply(dA[:, H:], G[:, H:], out=dZ[:, H:])
+            # δₜ a⟨t−1⟩ = δ a⟨t⟩ ⊙ (1 - Γ_u⟨t⟩) + W_r[a]ᵀ δ z_r⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩ + Γ_r⟨t⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
             da_prev = Gamma_r*dGamma_r_a_prev + da*(1 - Gamma_u) + np.dot(dZ[:, H:], fused_a_prev)
             da_next = da_prev
         dZ_chunk = dZ_seq[:t1 - t0]
@@ -365,6 +377,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
         dfused_Gamma_r_a_prev += _sum_over_steps(dZ_chunk[:, :, :H], Gamma_r_a_prev_seq[t0:t1])
         dfused_a_prev += _sum_over_steps(dZ_chunk[:, :, H:], a_seq[t0:t1])
         db += dZ_chunk.sum(axis=(0, 1))
+        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
         dx[t0:t1] = _over_steps(dZ_chunk, fused_x)
     dW_c = np.empty_like(params["W_c"])
     dW_u = np.empty_like(params["W_u"])

@@ -324,9 +324,11 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_Gamma_r_a_prev_T, fused_a_pre
             for j in range(H):
                 a_prev = a_seq[t, b, j]
                 z_u = X[t - t0, b, H + j] + P_a_prev[b, j] + bias[H + j]
+                # Γ_u⟨t⟩ = σ(W_u [a⟨t−1⟩, x⟨t⟩] + b_u)
                 Gamma_u = real(1/2)*_tanh(real(1/2)*z_u) + real(1/2)
                 Gamma_u_row[j] = Gamma_u
                 z_r = X[t - t0, b, j + 2*H] + P_a_prev[b, H + j] + bias[j + 2*H]
+                # Γ_r⟨t⟩ = σ(W_r [a⟨t−1⟩, x⟨t⟩] + b_r)
                 Gamma_r = real(1/2)*_tanh(real(1/2)*z_r) + real(1/2)
                 Gamma_r_row[j] = Gamma_r
                 Gamma_r_a_prev = Gamma_r*a_prev
@@ -338,8 +340,10 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_Gamma_r_a_prev_T, fused_a_pre
                 Gamma_u = A_seq[t, b, H + j]
                 a_prev = a_seq[t, b, j]
                 z_c = X[t - t0, b, j] + P_Gamma_r_a_prev[b, j] + bias[j]
+                # c̃⟨t⟩ = tanh(W_c [Γ_r⟨t⟩ ⊙ a⟨t−1⟩, x⟨t⟩] + b_c)
                 c_tilde = _tanh(z_c)
                 c_tilde_row[j] = c_tilde
+                # a⟨t⟩ = Γ_u⟨t⟩ ⊙ c̃⟨t⟩ + a⟨t−1⟩ ⊙ (1 - Γ_u⟨t⟩)
                 a = Gamma_u*c_tilde + a_prev*(-Gamma_u + real(1))
                 a_seq[t + 1, b, j] = a
 
@@ -427,11 +431,16 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_
                 Gamma_u = A_seq[t, b, H + j]
                 c_tilde = A_seq[t, b, j]
                 a_prev = a_seq[t, b, j]
+                # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
                 da = da_next + dy
+                # δ c̃⟨t⟩ = δ a⟨t⟩ ⊙ Γ_u⟨t⟩
                 dc_tilde = Gamma_u*da
+                # δ z_c⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
                 dz_c = dc_tilde*(-c_tilde*c_tilde + real(1))
                 dz_c_row[j] = dz_c
+                # δ Γ_u⟨t⟩ = δ a⟨t⟩ ⊙ (-a⟨t−1⟩ + c̃⟨t⟩)
                 dGamma_u = da*(-a_prev + c_tilde)
+                # δ z_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
                 dz_u = Gamma_u*dGamma_u*(-Gamma_u + real(1))
                 dz_u_row[j] = dz_u
                 da_buf[b, j] = da
@@ -442,7 +451,9 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_
                 a_prev = a_seq[t, b, j]
                 Gamma_r = A_seq[t, b, j + 2*H]
                 dGamma_r_a_prev = Q_Gamma_r_a_prev[b, j]
+                # δ Γ_r⟨t⟩ = a⟨t−1⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
                 dGamma_r = a_prev*dGamma_r_a_prev
+                # δ z_r⟨t⟩ = δ Γ_r⟨t⟩ ⊙ Γ_r⟨t⟩ ⊙ (1 - Γ_r⟨t⟩)
                 dz_r = Gamma_r*dGamma_r*(-Gamma_r + real(1))
                 dz_r_row[j] = dz_r
                 dGamma_r_a_prev_buf[b, j] = dGamma_r_a_prev
@@ -453,6 +464,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_
                 Gamma_u = A_seq[t, b, H + j]
                 dGamma_r_a_prev = dGamma_r_a_prev_buf[b, j]
                 da = da_buf[b, j]
+                # δₜ a⟨t−1⟩ = δ a⟨t⟩ ⊙ (1 - Γ_u⟨t⟩) + W_r[a]ᵀ δ z_r⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩ + Γ_r⟨t⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
                 da_prev = Gamma_r*dGamma_r_a_prev + da*(-Gamma_u + real(1)) + Q_a_prev[b, j]
                 da_prev_buf[b, j] = da_prev
         da_next_buf[:, :] = da_prev_buf
@@ -505,6 +517,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
         _product(dZ_chunk[:, H:].T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
                  out=dfused_a_prev, beta=1)
         db += dZ_chunk.sum(axis=0)
+        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
         _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
                  beta=0)
     dW_c = np.empty_like(params["W_c"])

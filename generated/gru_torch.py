@@ -249,6 +249,8 @@ def forward(params, x, state0=None, *, workspace=None):
             a_prev = a_seq[t]
             Z, A = Z_seq[t - t0], A_seq[t]
             Z[:, :3*H] += np.dot(a_prev, fused_a_prev_T)
+            # Γ_r⟨t⟩ = σ(W_r [a⟨t−1⟩, x⟨t⟩] + b_r)
+            # Γ_u⟨t⟩ = σ(W_u [a⟨t−1⟩, x⟨t⟩] + b_u)
             np.tanh(Z[:, H:3*H], out=A[:, H:3*H])
             A[:, H:3*H] *= 1/2
             A[:, H:3*H] += 1/2
@@ -256,7 +258,9 @@ def forward(params, x, state0=None, *, workspace=None):
             z_in = Z[:, 3*H:]
             z_hn = Z[:, :H]
             z_n = Gamma_r*z_hn + z_in
+            # n⟨t⟩ = tanh(W_in x⟨t⟩ + b_in + Γ_r⟨t⟩ ⊙ (W_hn a⟨t−1⟩ + b_hn))
             n = np.tanh(z_n, out=n_seq[t])
+            # a⟨t⟩ = Γ_u⟨t⟩ ⊙ a⟨t−1⟩ + n⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
             np.add(Gamma_u*a_prev, n*(1 - Gamma_u), out=a_seq[t + 1])
 
     cache = {
@@ -354,20 +358,30 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             Gamma_u = A[:, 2*H:3*H]
             z_hn = Z[:, :H]
             n = n_seq[t]
+            # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
             da = da_next + dy[t]
+            # δ n⟨t⟩ = δ a⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
             dn = da*(1 - Gamma_u)
+            # δ z_in⟨t⟩ = δ n⟨t⟩ ⊙ (1 - n⟨t⟩²)
             dz_n = dn*(1 - n**2)
+            # δ z_hn⟨t⟩ = δ z_in⟨t⟩ ⊙ Γ_r⟨t⟩
             np.multiply(Gamma_r, dz_n, out=dZ[:, :H])
             dZ[:, 3*H:] = dz_n
+            # δ Γ_u⟨t⟩ = δ a⟨t⟩ ⊙ (a⟨t−1⟩ - n⟨t⟩)
             np.multiply(da, a_prev - n, out=dA[:, 2*H:3*H])
+            # δ Γ_r⟨t⟩ = δ z_in⟨t⟩ ⊙ z_hn⟨t⟩
             np.multiply(dz_n, z_hn, out=dA[:, H:2*H])
+            # δ z_r⟨t⟩ = δ Γ_r⟨t⟩ ⊙ Γ_r⟨t⟩ ⊙ (1 - Γ_r⟨t⟩)
+            # δ z_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
             np.multiply(dA[:, H:3*H], G[:, H:3*H], out=dZ[:, H:3*H])
+            # δₜ a⟨t−1⟩ = W_hnᵀ δ z_hn⟨t⟩ + W_r[a]ᵀ δ z_r⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩ + δ a⟨t⟩ ⊙ Γ_u⟨t⟩
             da_prev = Gamma_u*da + np.dot(dZ[:, :3*H], fused_a_prev)
             da_next = da_prev
         dZ_chunk = dZ_seq[:t1 - t0]
         dfused_x += _sum_over_steps(dZ_chunk[:, :, H:], x[t0:t1])
         dfused_a_prev += _sum_over_steps(dZ_chunk[:, :, :3*H], a_seq[t0:t1])
         db += dZ_chunk.sum(axis=(0, 1))
+        # δ x⟨t⟩ = W_inᵀ δ z_in⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
         dx[t0:t1] = _over_steps(dZ_chunk[:, :, H:], fused_x)
     dW_hn = np.empty_like(params["W_hn"])
     dW_r = np.empty_like(params["W_r"])

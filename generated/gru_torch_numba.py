@@ -337,17 +337,21 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, a_seq, n_seq, Z_seq
                 a_prev = a_seq[t, b, j]
                 z_r = X[t - t0, b, j] + P_a_prev[b, H + j] + bias[H + j]
                 z_r_row[j] = z_r
+                # Γ_r⟨t⟩ = σ(W_r [a⟨t−1⟩, x⟨t⟩] + b_r)
                 Gamma_r = real(1/2)*_tanh(real(1/2)*z_r) + real(1/2)
                 Gamma_r_row[j] = Gamma_r
                 z_u = X[t - t0, b, H + j] + P_a_prev[b, j + 2*H] + bias[j + 2*H]
                 z_u_row[j] = z_u
+                # Γ_u⟨t⟩ = σ(W_u [a⟨t−1⟩, x⟨t⟩] + b_u)
                 Gamma_u = real(1/2)*_tanh(real(1/2)*z_u) + real(1/2)
                 Gamma_u_row[j] = Gamma_u
                 z_hn = P_a_prev[b, j] + bias[j]
                 z_hn_row[j] = z_hn
                 z_n = Gamma_r*z_hn + z_in
+                # n⟨t⟩ = tanh(W_in x⟨t⟩ + b_in + Γ_r⟨t⟩ ⊙ (W_hn a⟨t−1⟩ + b_hn))
                 n = _tanh(z_n)
                 n_seq[t, b, j] = n
+                # a⟨t⟩ = Γ_u⟨t⟩ ⊙ a⟨t−1⟩ + n⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
                 a = Gamma_u*a_prev + n*(-Gamma_u + real(1))
                 a_seq[t + 1, b, j] = a
 
@@ -439,17 +443,25 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, a_seq, n_seq, Z_seq, A_s
                 Gamma_r = A_seq[t, b, H + j]
                 a_prev = a_seq[t, b, j]
                 z_hn = Z_seq[t, b, j]
+                # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
                 da = da_next + dy
+                # δ n⟨t⟩ = δ a⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
                 dn = da*(-Gamma_u + real(1))
+                # δ z_in⟨t⟩ = δ n⟨t⟩ ⊙ (1 - n⟨t⟩²)
                 dz_n = dn*(-n*n + real(1))
+                # δ z_hn⟨t⟩ = δ z_in⟨t⟩ ⊙ Γ_r⟨t⟩
                 dz_hn = Gamma_r*dz_n
                 dz_hn_row[j] = dz_hn
                 dz_in = dz_n
                 dz_in_row[j] = dz_in
+                # δ Γ_u⟨t⟩ = δ a⟨t⟩ ⊙ (a⟨t−1⟩ - n⟨t⟩)
                 dGamma_u = da*(a_prev - n)
+                # δ z_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
                 dz_u = Gamma_u*dGamma_u*(-Gamma_u + real(1))
                 dz_u_row[j] = dz_u
+                # δ Γ_r⟨t⟩ = δ z_in⟨t⟩ ⊙ z_hn⟨t⟩
                 dGamma_r = dz_n*z_hn
+                # δ z_r⟨t⟩ = δ Γ_r⟨t⟩ ⊙ Γ_r⟨t⟩ ⊙ (1 - Γ_r⟨t⟩)
                 dz_r = Gamma_r*dGamma_r*(-Gamma_r + real(1))
                 dz_r_row[j] = dz_r
                 da_buf[b, j] = da
@@ -458,6 +470,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, a_seq, n_seq, Z_seq, A_s
             for j in range(H):
                 Gamma_u = A_seq[t, b, j + 2*H]
                 da = da_buf[b, j]
+                # δₜ a⟨t−1⟩ = W_hnᵀ δ z_hn⟨t⟩ + W_r[a]ᵀ δ z_r⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩ + δ a⟨t⟩ ⊙ Γ_u⟨t⟩
                 da_prev = Gamma_u*da + Q_a_prev[b, j]
                 da_prev_buf[b, j] = da_prev
         da_next_buf[:, :] = da_prev_buf
@@ -506,6 +519,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
         _product(dZ_chunk[:, :3*H].T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
                  out=dfused_a_prev, beta=1)
         db += dZ_chunk.sum(axis=0)
+        # δ x⟨t⟩ = W_inᵀ δ z_in⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
         _product(dZ_chunk[:, H:], fused_x, out=dx[t0:t1].reshape(-1, D),
                  beta=0)
     dW_hn = np.empty_like(params["W_hn"])

@@ -259,12 +259,18 @@ def forward(params, x, state0=None, *, workspace=None):
             c_prev = c_seq[t]
             Z, A = Z_seq[t - t0], A_seq[t]
             Z += np.dot(a_prev, fused_a_prev_T)
+            # Γ_f⟨t⟩ = σ(W_f [a⟨t−1⟩, x⟨t⟩] + b_f)
+            # Γ_u⟨t⟩ = σ(W_u [a⟨t−1⟩, x⟨t⟩] + b_u)
+            # Γ_o⟨t⟩ = σ(W_o [a⟨t−1⟩, x⟨t⟩] + b_o)
+            # c̃⟨t⟩ = tanh(W_c [a⟨t−1⟩, x⟨t⟩] + b_c)
             np.tanh(Z, out=A)
             A[:, :3*H] *= 1/2
             A[:, :3*H] += 1/2
             Gamma_f, Gamma_u, Gamma_o, c_tilde = A[:, :H], A[:, H:2*H], A[:, 2*H:3*H], A[:, 3*H:]
+            # c⟨t⟩ = Γ_f⟨t⟩ ⊙ c⟨t−1⟩ + Γ_u⟨t⟩ ⊙ c̃⟨t⟩
             c = np.add(Gamma_f*c_prev, Gamma_u*c_tilde, out=c_seq[t + 1])
             tanh_c = np.tanh(c, out=tanh_c_seq[t])
+            # a⟨t⟩ = Γ_o⟨t⟩ ⊙ tanh(c⟨t⟩)
             np.multiply(Gamma_o, tanh_c, out=a_seq[t + 1])
 
     cache = {
@@ -365,21 +371,34 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             c_tilde = A[:, 3*H:]
             Gamma_o = A[:, 2*H:3*H]
             tanh_c = tanh_c_seq[t]
+            # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
             da = da_next + dy[t]
             dtanh_c = Gamma_o*da
+            # δ c⟨t⟩ = δₜ₊₁ c⟨t⟩ + δ a⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - tanh²(c⟨t⟩))
             dc = dc_next + dtanh_c*(1 - tanh_c**2)
+            # δ Γ_o⟨t⟩ = δ a⟨t⟩ ⊙ tanh(c⟨t⟩)
             np.multiply(da, tanh_c, out=dA[:, 2*H:3*H])
+            # δ c̃⟨t⟩ = δ c⟨t⟩ ⊙ Γ_u⟨t⟩
             np.multiply(Gamma_u, dc, out=dA[:, 3*H:])
+            # δ Γ_u⟨t⟩ = δ c⟨t⟩ ⊙ c̃⟨t⟩
             np.multiply(c_tilde, dc, out=dA[:, H:2*H])
+            # δ Γ_f⟨t⟩ = δ c⟨t⟩ ⊙ c⟨t−1⟩
             np.multiply(c_prev, dc, out=dA[:, :H])
+            # δ z_f⟨t⟩ = δ Γ_f⟨t⟩ ⊙ Γ_f⟨t⟩ ⊙ (1 - Γ_f⟨t⟩)
+            # δ z_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
+            # δ z_o⟨t⟩ = δ Γ_o⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - Γ_o⟨t⟩)
+            # δ z_c⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
             np.multiply(dA, G, out=dZ)
+            # δₜ a⟨t−1⟩ = W_c[a]ᵀ δ z_c⟨t⟩ + W_f[a]ᵀ δ z_f⟨t⟩ + W_o[a]ᵀ δ z_o⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩
             da_prev = np.dot(dZ, fused_a_prev)
+            # δₜ c⟨t−1⟩ = δ c⟨t⟩ ⊙ Γ_f⟨t⟩
             dc_prev = Gamma_f*dc
             da_next, dc_next = da_prev, dc_prev
         dZ_chunk = dZ_seq[:t1 - t0]
         dfused_x += _sum_over_steps(dZ_chunk, x[t0:t1])
         dfused_a_prev += _sum_over_steps(dZ_chunk, a_seq[t0:t1])
         db += dZ_chunk.sum(axis=(0, 1))
+        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_f[x]ᵀ δ z_f⟨t⟩ + W_o[x]ᵀ δ z_o⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
         dx[t0:t1] = _over_steps(dZ_chunk, fused_x)
     dW_f = np.empty_like(params["W_f"])
     dW_u = np.empty_like(params["W_u"])

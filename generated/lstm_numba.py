@@ -336,21 +336,27 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, a_seq, c_seq, tanh_
             for j in range(H):
                 c_prev = c_seq[t, b, j]
                 z_f = X[t - t0, b, j] + P_a_prev[b, j] + bias[j]
+                # Γ_f⟨t⟩ = σ(W_f [a⟨t−1⟩, x⟨t⟩] + b_f)
                 Gamma_f = real(1/2)*_tanh(real(1/2)*z_f) + real(1/2)
                 Gamma_f_row[j] = Gamma_f
                 z_u = X[t - t0, b, H + j] + P_a_prev[b, H + j] + bias[H + j]
+                # Γ_u⟨t⟩ = σ(W_u [a⟨t−1⟩, x⟨t⟩] + b_u)
                 Gamma_u = real(1/2)*_tanh(real(1/2)*z_u) + real(1/2)
                 Gamma_u_row[j] = Gamma_u
                 z_c = X[t - t0, b, j + 3*H] + P_a_prev[b, j + 3*H] + bias[j + 3*H]
+                # c̃⟨t⟩ = tanh(W_c [a⟨t−1⟩, x⟨t⟩] + b_c)
                 c_tilde = _tanh(z_c)
                 c_tilde_row[j] = c_tilde
                 z_o = X[t - t0, b, j + 2*H] + P_a_prev[b, j + 2*H] + bias[j + 2*H]
+                # Γ_o⟨t⟩ = σ(W_o [a⟨t−1⟩, x⟨t⟩] + b_o)
                 Gamma_o = real(1/2)*_tanh(real(1/2)*z_o) + real(1/2)
                 Gamma_o_row[j] = Gamma_o
+                # c⟨t⟩ = Γ_f⟨t⟩ ⊙ c⟨t−1⟩ + Γ_u⟨t⟩ ⊙ c̃⟨t⟩
                 c = Gamma_f*c_prev + Gamma_u*c_tilde
                 c_seq[t + 1, b, j] = c
                 tanh_c = _tanh(c)
                 tanh_c_seq[t, b, j] = tanh_c
+                # a⟨t⟩ = Γ_o⟨t⟩ ⊙ tanh(c⟨t⟩)
                 a = Gamma_o*tanh_c
                 a_seq[t + 1, b, j] = a
 
@@ -445,23 +451,35 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, a_seq, c_seq, tanh_c_seq
                 c_tilde = A_seq[t, b, j + 3*H]
                 c_prev = c_seq[t, b, j]
                 Gamma_f = A_seq[t, b, j]
+                # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
                 da = da_next + dy
                 dtanh_c = Gamma_o*da
+                # δ c⟨t⟩ = δₜ₊₁ c⟨t⟩ + δ a⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - tanh²(c⟨t⟩))
                 dc = dc_next + dtanh_c*(real(1) - tanh_c*tanh_c)
+                # δ Γ_o⟨t⟩ = δ a⟨t⟩ ⊙ tanh(c⟨t⟩)
                 dGamma_o = da*tanh_c
+                # δ z_o⟨t⟩ = δ Γ_o⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - Γ_o⟨t⟩)
                 dz_o = Gamma_o*dGamma_o*(-Gamma_o + real(1))
                 dz_o_row[j] = dz_o
+                # δ c̃⟨t⟩ = δ c⟨t⟩ ⊙ Γ_u⟨t⟩
                 dc_tilde = Gamma_u*dc
+                # δ z_c⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
                 dz_c = dc_tilde*(-c_tilde*c_tilde + real(1))
                 dz_c_row[j] = dz_c
+                # δ Γ_u⟨t⟩ = δ c⟨t⟩ ⊙ c̃⟨t⟩
                 dGamma_u = c_tilde*dc
+                # δ z_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
                 dz_u = Gamma_u*dGamma_u*(-Gamma_u + real(1))
                 dz_u_row[j] = dz_u
+                # δ Γ_f⟨t⟩ = δ c⟨t⟩ ⊙ c⟨t−1⟩
                 dGamma_f = c_prev*dc
+                # δ z_f⟨t⟩ = δ Γ_f⟨t⟩ ⊙ Γ_f⟨t⟩ ⊙ (1 - Γ_f⟨t⟩)
                 dz_f = Gamma_f*dGamma_f*(-Gamma_f + real(1))
                 dz_f_row[j] = dz_f
+                # δₜ c⟨t−1⟩ = δ c⟨t⟩ ⊙ Γ_f⟨t⟩
                 dc_prev = Gamma_f*dc
                 dc_prev_buf[b, j] = dc_prev
+        # δₜ a⟨t−1⟩ = W_c[a]ᵀ δ z_c⟨t⟩ + W_f[a]ᵀ δ z_f⟨t⟩ + W_o[a]ᵀ δ z_o⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩
         _gemm(gemm, dZ_seq[t - t0], fused_a_prev, da_prev_buf, 0)
         da_next_buf[:, :] = da_prev_buf
         dc_next_buf[:, :] = dc_prev_buf
@@ -510,6 +528,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
         _product(dZ_chunk.T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
                  out=dfused_a_prev, beta=1)
         db += dZ_chunk.sum(axis=0)
+        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_f[x]ᵀ δ z_f⟨t⟩ + W_o[x]ᵀ δ z_o⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
         _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
                  beta=0)
     dW_f = np.empty_like(params["W_f"])

@@ -267,17 +267,23 @@ def forward(params, x, state0=None, *, workspace=None):
             Z += np.dot(a_prev, fused_a_prev_T)
             z_f = Z[:, H:2*H]
             z_Gamma_f = c_prev*p_f + z_f
+            # Γ_f⟨t⟩ = σ(p_f ⊙ c⟨t−1⟩ + W_f [a⟨t−1⟩, x⟨t⟩] + b_f)
             Gamma_f = Gamma_f_seq[t] = sigmoid(z_Gamma_f)
             z_u = Z[:, 2*H:3*H]
             z_Gamma_u = c_prev*p_u + z_u
+            # Γ_u⟨t⟩ = σ(p_u ⊙ c⟨t−1⟩ + W_u [a⟨t−1⟩, x⟨t⟩] + b_u)
             Gamma_u = Gamma_u_seq[t] = sigmoid(z_Gamma_u)
+            # c̃⟨t⟩ = tanh(W_c [a⟨t−1⟩, x⟨t⟩] + b_c)
             np.tanh(Z[:, :H], out=A[:, :H])
             c_tilde = A[:, :H]
+            # c⟨t⟩ = Γ_f⟨t⟩ ⊙ c⟨t−1⟩ + Γ_u⟨t⟩ ⊙ c̃⟨t⟩
             c = np.add(Gamma_f*c_prev, Gamma_u*c_tilde, out=c_seq[t + 1])
             z_o = Z[:, 3*H:]
             z_Gamma_o = c*p_o + z_o
+            # Γ_o⟨t⟩ = σ(p_o ⊙ c⟨t⟩ + W_o [a⟨t−1⟩, x⟨t⟩] + b_o)
             Gamma_o = Gamma_o_seq[t] = sigmoid(z_Gamma_o)
             tanh_c = np.tanh(c, out=tanh_c_seq[t])
+            # a⟨t⟩ = Γ_o⟨t⟩ ⊙ tanh(c⟨t⟩)
             np.multiply(Gamma_o, tanh_c, out=a_seq[t + 1])
 
     cache = {
@@ -390,21 +396,33 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             c = c_seq[t + 1]
             Gamma_o = Gamma_o_seq[t]
             tanh_c = tanh_c_seq[t]
+            # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
             da = da_next + dy[t]
             dtanh_c = Gamma_o*da
+            # δ Γ_o⟨t⟩ = δ a⟨t⟩ ⊙ tanh(c⟨t⟩)
             dGamma_o = da*tanh_c
+            # δ z_o⟨t⟩ = δ Γ_o⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - Γ_o⟨t⟩)
             dz_Gamma_o = Gamma_o*dGamma_o*(1 - Gamma_o)
             dZ[:, 3*H:] = dz_Gamma_o
+            # δ c⟨t⟩ = δ z_o⟨t⟩ ⊙ p_o + δₜ₊₁ c⟨t⟩ + δ a⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - tanh²(c⟨t⟩))
             dc = dc_next + dtanh_c*(1 - tanh_c**2) + dz_Gamma_o*p_o
+            # δ c̃⟨t⟩ = δ c⟨t⟩ ⊙ Γ_u⟨t⟩
             np.multiply(Gamma_u, dc, out=dA[:, :H])
+            # δ Γ_u⟨t⟩ = δ c⟨t⟩ ⊙ c̃⟨t⟩
             dGamma_u = c_tilde*dc
+            # δ z_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
             dz_Gamma_u = Gamma_u*dGamma_u*(1 - Gamma_u)
             dZ[:, 2*H:3*H] = dz_Gamma_u
+            # δ Γ_f⟨t⟩ = δ c⟨t⟩ ⊙ c⟨t−1⟩
             dGamma_f = c_prev*dc
+            # δ z_f⟨t⟩ = δ Γ_f⟨t⟩ ⊙ Γ_f⟨t⟩ ⊙ (1 - Γ_f⟨t⟩)
             dz_Gamma_f = Gamma_f*dGamma_f*(1 - Gamma_f)
             dZ[:, H:2*H] = dz_Gamma_f
+            # δ z_c⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
             np.multiply(dA[:, :H], G[:, :H], out=dZ[:, :H])
+            # δₜ a⟨t−1⟩ = W_c[a]ᵀ δ z_c⟨t⟩ + W_f[a]ᵀ δ z_f⟨t⟩ + W_o[a]ᵀ δ z_o⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩
             da_prev = np.dot(dZ, fused_a_prev)
+            # δₜ c⟨t−1⟩ = δ z_f⟨t⟩ ⊙ p_f + δ z_u⟨t⟩ ⊙ p_u + δ c⟨t⟩ ⊙ Γ_f⟨t⟩
             dc_prev = Gamma_f*dc + dz_Gamma_f*p_f + dz_Gamma_u*p_u
             dp_f += np.sum(c_prev*dz_Gamma_f, axis=0)
             dp_u += np.sum(c_prev*dz_Gamma_u, axis=0)
@@ -414,6 +432,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
         dfused_x += _sum_over_steps(dZ_chunk, x[t0:t1])
         dfused_a_prev += _sum_over_steps(dZ_chunk, a_seq[t0:t1])
         db += dZ_chunk.sum(axis=(0, 1))
+        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_f[x]ᵀ δ z_f⟨t⟩ + W_o[x]ᵀ δ z_o⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
         dx[t0:t1] = _over_steps(dZ_chunk, fused_x)
     dW_c = np.empty_like(params["W_c"])
     dW_f = np.empty_like(params["W_f"])

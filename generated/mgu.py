@@ -238,14 +238,17 @@ def forward(params, x, state0=None, *, workspace=None):
             a_prev = a_seq[t]
             Z, A = Z_seq[t - t0], A_seq[t]
             Z[:, H:] += np.dot(a_prev, fused_a_prev_T)
+            # Γ_f⟨t⟩ = σ(W_f [a⟨t−1⟩, x⟨t⟩] + b_f)
             np.tanh(Z[:, H:], out=A[:, H:])
             A[:, H:] *= 1/2
             A[:, H:] += 1/2
             Gamma_f = A[:, H:]
             Gamma_f_a_prev = np.multiply(Gamma_f, a_prev, out=Gamma_f_a_prev_seq[t])
             Z[:, :H] += np.dot(Gamma_f_a_prev, fused_Gamma_f_a_prev_T)
+            # c̃⟨t⟩ = tanh(W_c [Γ_f⟨t⟩ ⊙ a⟨t−1⟩, x⟨t⟩] + b_c)
             np.tanh(Z[:, :H], out=A[:, :H])
             c_tilde = A[:, :H]
+            # a⟨t⟩ = Γ_f⟨t⟩ ⊙ c̃⟨t⟩ + a⟨t−1⟩ ⊙ (1 - Γ_f⟨t⟩)
             np.add(Gamma_f*c_tilde, a_prev*(1 - Gamma_f), out=a_seq[t + 1])
 
     cache = {
@@ -341,12 +344,18 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             a_prev = a_seq[t]
             Gamma_f = A[:, H:]
             c_tilde = A[:, :H]
+            # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
             da = da_next + dy[t]
+            # δ c̃⟨t⟩ = δ a⟨t⟩ ⊙ Γ_f⟨t⟩
             np.multiply(Gamma_f, da, out=dA[:, :H])
+            # δ z_c⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
             np.multiply(dA[:, :H], G[:, :H], out=dZ[:, :H])
             dGamma_f_a_prev = np.dot(dZ[:, :H], fused_Gamma_f_a_prev)
+            # δ Γ_f⟨t⟩ = δ a⟨t⟩ ⊙ (-a⟨t−1⟩ + c̃⟨t⟩) + a⟨t−1⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
             np.add(a_prev*dGamma_f_a_prev, da*(-a_prev + c_tilde), out=dA[:, H:])
+            # δ z_f⟨t⟩ = δ Γ_f⟨t⟩ ⊙ Γ_f⟨t⟩ ⊙ (1 - Γ_f⟨t⟩)
             np.multiply(dA[:, H:], G[:, H:], out=dZ[:, H:])
+            # δₜ a⟨t−1⟩ = δ a⟨t⟩ ⊙ (1 - Γ_f⟨t⟩) + W_f[a]ᵀ δ z_f⟨t⟩ + Γ_f⟨t⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
             da_prev = Gamma_f*dGamma_f_a_prev + da*(1 - Gamma_f) + np.dot(dZ[:, H:], fused_a_prev)
             da_next = da_prev
         dZ_chunk = dZ_seq[:t1 - t0]
@@ -354,6 +363,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
         dfused_Gamma_f_a_prev += _sum_over_steps(dZ_chunk[:, :, :H], Gamma_f_a_prev_seq[t0:t1])
         dfused_a_prev += _sum_over_steps(dZ_chunk[:, :, H:], a_seq[t0:t1])
         db += dZ_chunk.sum(axis=(0, 1))
+        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_f[x]ᵀ δ z_f⟨t⟩, for the chunk's steps at once
         dx[t0:t1] = _over_steps(dZ_chunk, fused_x)
     dW_c = np.empty_like(params["W_c"])
     dW_f = np.empty_like(params["W_f"])

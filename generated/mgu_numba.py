@@ -314,6 +314,7 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_Gamma_f_a_prev_T, fused_a_pre
             for j in range(H):
                 a_prev = a_seq[t, b, j]
                 z_f = X[t - t0, b, H + j] + P_a_prev[b, j] + bias[H + j]
+                # Γ_f⟨t⟩ = σ(W_f [a⟨t−1⟩, x⟨t⟩] + b_f)
                 Gamma_f = real(1/2)*_tanh(real(1/2)*z_f) + real(1/2)
                 Gamma_f_row[j] = Gamma_f
                 Gamma_f_a_prev = Gamma_f*a_prev
@@ -325,8 +326,10 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_Gamma_f_a_prev_T, fused_a_pre
                 Gamma_f = A_seq[t, b, H + j]
                 a_prev = a_seq[t, b, j]
                 z_c = X[t - t0, b, j] + P_Gamma_f_a_prev[b, j] + bias[j]
+                # c̃⟨t⟩ = tanh(W_c [Γ_f⟨t⟩ ⊙ a⟨t−1⟩, x⟨t⟩] + b_c)
                 c_tilde = _tanh(z_c)
                 c_tilde_row[j] = c_tilde
+                # a⟨t⟩ = Γ_f⟨t⟩ ⊙ c̃⟨t⟩ + a⟨t−1⟩ ⊙ (1 - Γ_f⟨t⟩)
                 a = Gamma_f*c_tilde + a_prev*(-Gamma_f + real(1))
                 a_seq[t + 1, b, j] = a
 
@@ -412,8 +415,11 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_
                 dy = dy_seq[t, b, j]
                 Gamma_f = A_seq[t, b, H + j]
                 c_tilde = A_seq[t, b, j]
+                # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
                 da = da_next + dy
+                # δ c̃⟨t⟩ = δ a⟨t⟩ ⊙ Γ_f⟨t⟩
                 dc_tilde = Gamma_f*da
+                # δ z_c⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
                 dz_c = dc_tilde*(-c_tilde*c_tilde + real(1))
                 dz_c_row[j] = dz_c
                 da_buf[b, j] = da
@@ -426,7 +432,9 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_
                 da = da_buf[b, j]
                 Gamma_f = A_seq[t, b, H + j]
                 dGamma_f_a_prev = Q_Gamma_f_a_prev[b, j]
+                # δ Γ_f⟨t⟩ = δ a⟨t⟩ ⊙ (-a⟨t−1⟩ + c̃⟨t⟩) + a⟨t−1⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
                 dGamma_f = a_prev*dGamma_f_a_prev + da*(-a_prev + c_tilde)
+                # δ z_f⟨t⟩ = δ Γ_f⟨t⟩ ⊙ Γ_f⟨t⟩ ⊙ (1 - Γ_f⟨t⟩)
                 dz_f = Gamma_f*dGamma_f*(-Gamma_f + real(1))
                 dz_f_row[j] = dz_f
                 dGamma_f_a_prev_buf[b, j] = dGamma_f_a_prev
@@ -436,6 +444,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_f_a_prev, fused_a_prev, a_
                 Gamma_f = A_seq[t, b, H + j]
                 dGamma_f_a_prev = dGamma_f_a_prev_buf[b, j]
                 da = da_buf[b, j]
+                # δₜ a⟨t−1⟩ = δ a⟨t⟩ ⊙ (1 - Γ_f⟨t⟩) + W_f[a]ᵀ δ z_f⟨t⟩ + Γ_f⟨t⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
                 da_prev = Gamma_f*dGamma_f_a_prev + da*(-Gamma_f + real(1)) + Q_a_prev[b, j]
                 da_prev_buf[b, j] = da_prev
         da_next_buf[:, :] = da_prev_buf
@@ -488,6 +497,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
         _product(dZ_chunk[:, H:].T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
                  out=dfused_a_prev, beta=1)
         db += dZ_chunk.sum(axis=0)
+        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_f[x]ᵀ δ z_f⟨t⟩, for the chunk's steps at once
         _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
                  beta=0)
     dW_c = np.empty_like(params["W_c"])

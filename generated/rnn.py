@@ -206,6 +206,7 @@ def forward(params, x, state0=None, *, workspace=None):
             Z = Z_seq[t - t0]
             Z += np.dot(a_prev, fused_a_prev_T)
             z_a = Z
+            # a⟨t⟩ = tanh(W_a [a⟨t−1⟩, x⟨t⟩] + b_a)
             np.tanh(z_a, out=a_seq[t + 1])
 
     cache = {
@@ -283,14 +284,18 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
         for t in reversed(range(t0, t1)):
             dZ = dZ_seq[t - t0]
             a = a_seq[t + 1]
+            # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
             da = da_next + dy[t]
+            # δ z_a⟨t⟩ = δ a⟨t⟩ ⊙ (1 - a⟨t⟩²)
             np.multiply(da, 1 - a**2, out=dZ[:])
+            # δₜ a⟨t−1⟩ = W_a[a]ᵀ δ z_a⟨t⟩
             da_prev = np.dot(dZ, fused_a_prev)
             da_next = da_prev
         dZ_chunk = dZ_seq[:t1 - t0]
         dfused_x += _sum_over_steps(dZ_chunk, x[t0:t1])
         dfused_a_prev += _sum_over_steps(dZ_chunk, a_seq[t0:t1])
         db += dZ_chunk.sum(axis=(0, 1))
+        # δ x⟨t⟩ = W_a[x]ᵀ δ z_a⟨t⟩, for the chunk's steps at once
         dx[t0:t1] = _over_steps(dZ_chunk, fused_x)
     dW_a = np.empty_like(params["W_a"])
     dW_a[:, H:] = dfused_x

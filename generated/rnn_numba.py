@@ -291,6 +291,7 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, a_seq, P_a_prev):
         for b in range(B):
             for j in range(H):
                 z_a = X[t - t0, b, j] + P_a_prev[b, j] + bias[j]
+                # a⟨t⟩ = tanh(W_a [a⟨t−1⟩, x⟨t⟩] + b_a)
                 a = _tanh(z_a)
                 a_seq[t + 1, b, j] = a
 
@@ -369,9 +370,12 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, a_seq, dZ_seq, da_next_b
                 da_next = da_next_buf[b, j]
                 dy = dy_seq[t, b, j]
                 a = a_seq[t + 1, b, j]
+                # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
                 da = da_next + dy
+                # δ z_a⟨t⟩ = δ a⟨t⟩ ⊙ (1 - a⟨t⟩²)
                 dz_a = da*(-a*a + real(1))
                 dz_a_row[j] = dz_a
+        # δₜ a⟨t−1⟩ = W_a[a]ᵀ δ z_a⟨t⟩
         _gemm(gemm, dZ_seq[t - t0], fused_a_prev, da_prev_buf, 0)
         da_next_buf[:, :] = da_prev_buf
 
@@ -414,6 +418,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
         _product(dZ_chunk.T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
                  out=dfused_a_prev, beta=1)
         db += dZ_chunk.sum(axis=0)
+        # δ x⟨t⟩ = W_a[x]ᵀ δ z_a⟨t⟩, for the chunk's steps at once
         _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
                  beta=0)
     dW_a = np.empty_like(params["W_a"])

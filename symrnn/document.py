@@ -75,6 +75,13 @@ def parts(derivation, fmt):
     return sections, _legend(derivation.cell, math, words)
 
 
+def notes(derivation):
+    """{code name: its equation as the text derivation prints it}, for every row of the forward
+    and backward sections: "dz_f" -> "δ z_f⟨t⟩ = δ Γ_f⟨t⟩ ⊙ Γ_f⟨t⟩ ⊙ (1 - Γ_f⟨t⟩)"."""
+    eq, text = equations(derivation), SeedTextPrinter().doprint
+    return {eq.names[lhs]: f"{text(lhs)} = {text(rhs)}" for lhs, rhs in eq.forward + eq.backward}
+
+
 def code_names(derivation):
     """How the text notation maps to the names in a generated module, as one sentence."""
     eq, text = equations(derivation), SeedTextPrinter().doprint

@@ -41,11 +41,13 @@ class Gemm:
     left: str
     matrix: str
     out: str
+    notes: tuple[str, ...] = ()  # the equation it computes, as a comment
 
 
 @dataclass(frozen=True)
 class Loop:
-    """``for b``: ``views``; ``for j``: ``loads``, then ``lines`` (each ``target = code``).
+    """``for b``: ``views``; ``for j``: ``loads``, then ``lines`` (each ``target = code``, or a
+    comment: the equation of the line after it).
 
     A value stored in a slot of a wide array (``A_seq[t, b, H:2*H]``) is written through a
     one-unit-wide view of it per ``b`` (``Gamma_u_row``): written at ``[b, H + j]``, LLVM cannot
@@ -150,15 +152,17 @@ class _Step:
 
     def __init__(self):
         self.gemms = []
-        self.lines = []  # (text, reads, defines, after, view, stores)
+        self.lines = []  # (text, reads, defines, after, view, stores, note)
 
     def gemm(self, gemm):
         self.gemms.append(gemm)
         return len(self.gemms)  # lines reading its output wait for this many products
 
-    def line(self, text, reads=frozenset(), defines=None, after=0, view=None, stores=None):
-        """``stores``: the symbol this line writes to its home (the cache, a carried buffer)."""
-        self.lines.append((text, set(reads), defines, after, view, stores))
+    def line(self, text, reads=frozenset(), defines=None, after=0, view=None, stores=None,
+             note=None):
+        """``stores``: the symbol this line writes to its home (the cache, a carried buffer);
+        ``note``: the equation it computes, a comment above it."""
+        self.lines.append((text, set(reads), defines, after, view, stores, note))
 
     def finish(self, outside, home):
         """The phases: loop 0, product 1, loop 1, ...; empty loops left out. A value defined by
@@ -166,8 +170,10 @@ class _Step:
         value is loaded from ``outside``."""
         owner, placed = {}, [[] for _ in range(len(self.gemms) + 1)]
         views, stored = [[] for _ in placed], set()
-        for text, reads, defines, after, view, stores in self.lines:
+        for text, reads, defines, after, view, stores, note in self.lines:
             at = max([after] + [owner[s] for s in reads if s in owner])
+            if note is not None:
+                placed[at].append((f"# {note}", set(), None))
             placed[at].append((text, reads, defines))
             if view is not None and view not in views[at]:
                 views[at].append(view)
@@ -203,6 +209,7 @@ class _Step:
 def loops(derivation: Derivation, plan: Plan) -> Loops:
     cell = derivation.cell
     code = ScalarPrinter()
+    notes = plan.text["notes"]
     gates = _gates(cell)
     order = _order(cell, gates)
     slot_of = {a.out: k for k, a in enumerate(order)}
@@ -287,7 +294,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                                 default=0))
         else:
             step.line(f"{node.out.name} = {code.doprint(node.expr)}",
-                      node.expr.free_symbols, node.out)
+                      node.expr.free_symbols, node.out, note=notes.get(node.out.name))
         if node.out in direct or (node.out in slot_of and keep_Z):
             k = direct.get(node.out, slot_of.get(node.out))
             array = "A_seq" if node.out in direct else "Z_seq"
@@ -310,7 +317,8 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         for p in products:
             name = p.matrix[len("fused_"):]
             if a.out in carry_out and a.expr == 0 and len(products) == 1 and p.cols == ":":
-                step.gemm(Gemm("dZ_seq[t - t0]", p.matrix, carry_buffer[a.out]))
+                step.gemm(Gemm("dZ_seq[t - t0]", p.matrix, carry_buffer[a.out],
+                               tuple(n for n in [notes.get(a.out.name)] if n)))
                 break  # the carried gradient is the product alone, straight into its buffer
             bscratch["Q_" + name] = "H"
             left = "dZ_seq[t - t0]" if p.cols == ":" else f"dZ_seq[t - t0, :, {p.cols}]"
@@ -322,7 +330,8 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             if a.of.name in cell.vectors:
                 step.line(f"grad_{a.of.name}[j] += {text}", a.expr.free_symbols, after=after)
                 continue
-            step.line(f"{a.out.name} = {text}", a.expr.free_symbols, a.out, after)
+            step.line(f"{a.out.name} = {text}", a.expr.free_symbols, a.out, after,
+                      note=notes.get(a.out.name))
             if a.of in slot_of:
                 step.line(f"{a.out.name}_row[j] = {a.out.name}", {a.out},
                           view=f"{a.out.name}_row = dZ_seq[t - t0, b, {span(slot_of[a.of])}]",

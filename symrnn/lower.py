@@ -22,7 +22,7 @@ The Plan is what a backend's template renders. Decisions made here (and only her
 Every expression is printed by ``printing.CodePrinter``; the names follow ``symbols``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -81,6 +81,7 @@ class Activate:
     cols: str
     nodes: tuple[tuple[str, str], ...]  # (Gamma_f, "A[:, :H]")
     after: tuple[tuple[str, str, str], ...] = ()  # (":3*H", "1/2", "1/2")
+    notes: tuple[str, ...] = ()  # the equations it computes, as comments
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Statement:
     code: str
     store: str | None = None  # where the value is also kept, e.g. "Gamma_f_seq[t]"
     into: str | None = None  # the value computed straight into ``store`` (a ufunc's out=)
+    notes: tuple[str, ...] = ()  # the equations it computes, as comments
 
     @property
     def line(self):
@@ -107,7 +109,8 @@ class Plan:
     shapes: tuple[tuple[str, str], ...]  # (param, shape code in D and H)
     sizes_from: tuple[str, int]  # (a weight reading x, how many H-sized vectors it reads)
     helpers: tuple[tuple[str, str, str], ...]  # (name, body code, docstring)
-    text: dict  # the docstring's equations: "sections", "legend", "names"
+    text: dict  # the docstring's equations: "sections", "legend", "names"; "notes": {code
+    # name: its equation}, the comments next to the lines that compute it
     width: str  # the columns of Z: "4*H"
     slots: tuple[Slot, ...]
     biases: tuple[str, ...]  # per slot, the bias's code or zeros; () if no slot has a bias
@@ -304,6 +307,11 @@ def lower(derivation: Derivation) -> Plan:
                    for run in merged for g in run
                    if through_tanh(g) and entry(g[0]).tanh_form[0] != 1)
 
+    text = _docstring(derivation)
+
+    def noted(op, *names):
+        return replace(op, notes=tuple(text["notes"][n] for n in names if n in text["notes"]))
+
     state_values = {prev(s) for s in cell.states} | {sym(s) for s in cell.states}
     kept = tuple(v.name for v in derivation.cached
                  if v not in state_values and v not in direct and v not in slot_of)
@@ -321,11 +329,13 @@ def lower(derivation: Derivation) -> Plan:
         elif node.out in direct:
             i = next(i for i, run in enumerate(merged) if any(direct[node.out] in g for g in run))
             if i not in activated:  # at the first of its gates to be computed
-                forward.append(activation_op(merged[i]))
+                op = activation_op(merged[i])
+                forward.append(noted(op, *(name for name, _ in op.nodes)))
                 activated.add(i)
         else:
-            forward.append(_statement(node.out.name, node.expr, _store(node.out, cell, kept),
-                                      read_forward, code))
+            forward.append(noted(_statement(node.out.name, node.expr,
+                                            _store(node.out, cell, kept), read_forward, code),
+                                 node.out.name))
 
     def projected(a):
         terms = [a.expr]
@@ -346,7 +356,8 @@ def lower(derivation: Derivation) -> Plan:
         for run in _runs(sorted(pending)):
             whole = _slice(run[0] * H, (run[-1] + 1) * H, width)
             views = [a if whole == ":" else f"{a}[:, {whole}]" for a in ("dA", "G", "dZ")]
-            backward.append(Statement("", "", into="np.multiply({}, {}, out={})".format(*views)))
+            backward.append(noted(Statement("", "", into="np.multiply({}, {}, out={})".format(
+                *views)), *(adjoint(order[k].out.name).name for k in run)))
             backward.extend(Statement(adjoint(order[k].out.name).name, view("dZ", k))
                             for k in run if adjoint(order[k].out.name) in read_backward)
         pending.clear()
@@ -373,7 +384,8 @@ def lower(derivation: Derivation) -> Plan:
             store = "dA[:]" if cols(direct[a.of]) == ":" else view("dA", direct[a.of])
         elif a.of in slot_of:
             store = "dZ[:]" if cols(slot_of[a.of]) == ":" else view("dZ", slot_of[a.of])
-        backward.append(_statement(a.out.name, expr, store, read_backward, code))
+        backward.append(noted(_statement(a.out.name, expr, store, read_backward, code),
+                              a.out.name))
     flush()
 
     used = set().union(*(a.expr.free_symbols for a in derivation.backward))
@@ -412,7 +424,7 @@ def lower(derivation: Derivation) -> Plan:
         helpers=tuple((e.name, code.helper(e), e.doc) for e in helpers_used(
             [n.expr for n in cell.nodes if not isinstance(n, Affine) and n.out not in direct]
             + [gates[order[g[0]].out].expr for g in groups if not through_tanh(g)])),
-        text=_docstring(derivation), width=_print_size(width),
+        text=text, width=_print_size(width),
         slots=tuple(Slot(a.out.name, a.weight.name, a.bias.name if a.bias is not None else None,
                          cols(k)) for k, a in enumerate(order)),
         biases=(tuple(f'params["{a.bias.name}"]' if a.bias is not None else "np.zeros(H, dtype)"
@@ -438,10 +450,11 @@ def _store(symbol, cell, kept):
 
 
 def _docstring(derivation):
-    from .document import code_names, parts
+    from .document import code_names, notes, parts
 
     sections, legend = parts(derivation, "text")
-    return {"sections": sections, "legend": legend, "names": code_names(derivation)}
+    return {"sections": sections, "legend": legend, "names": code_names(derivation),
+            "notes": notes(derivation)}
 
 
 def _check_names(plan, cell):

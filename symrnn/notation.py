@@ -77,6 +77,7 @@ class Equations:
     backward: tuple[tuple[sp.Basic, sp.Basic], ...]
     sums: tuple[tuple[sp.Basic, sp.Basic], ...]
     blocks: tuple[tuple[sp.Basic, str, sp.Basic], ...]  # (Block, code name, what it reads)
+    names: dict  # the code name of each row's left-hand side in forward and backward: "dz_f"
 
 
 def value(name, step=0):
@@ -108,8 +109,9 @@ def equations(derivation) -> Equations:
             shown[node.out] = node.expr.xreplace(shown)
         else:
             shown.setdefault(node.out, value(node.out.name))
-    forward = tuple((shown[n.out], n.expr.xreplace(shown)) for n in cell.nodes
-                    if not isinstance(n, Affine) and n.out.name not in cell.made)
+    rows = [n for n in cell.nodes if not isinstance(n, Affine) and n.out.name not in cell.made]
+    forward = tuple((shown[n.out], n.expr.xreplace(shown)) for n in rows)
+    names = {shown[n.out]: n.out.name for n in rows}
 
     def block(a, j):
         if len(a.inputs) == 1:
@@ -142,16 +144,19 @@ def equations(derivation) -> Equations:
         if a.out in alias:  # shown under the name of the affine map it passes through
             grads[a.out] = Delta(value(alias[a.out].name), WHOLE)
             backward.append((grads[a.out], rhs))
+            names[grads[a.out]] = a.out.name
         elif a.expr in alias and not a.projections:
             grads[a.out] = grads[a.expr]  # dz_f = dz_Gamma_f: the same gradient
         elif a.of in preactivations and reads[a.out] > 1:
             grads[a.out] = Delta(value(a.of.name), WHOLE)
             backward.append((grads[a.out], rhs))
+            names[grads[a.out]] = a.out.name
         elif a.of.name in cell.made:
             grads[a.out] = rhs
         elif a.of.name not in cell.vectors:  # a parameter vector's gradient is summed below
             grads.setdefault(a.out, Delta(values[a.of], WHOLE))
             backward.append((grads[a.out], rhs))
+            names[grads[a.out]] = a.out.name
 
     sums = []
     for r in derivation.reductions:
@@ -164,4 +169,4 @@ def equations(derivation) -> Equations:
     blocks = tuple((block(a, j), symbol_block(a.weight.name, [v.name for v in a.inputs], j),
                     shown[v])
                    for a in cell.affines if len(a.inputs) > 1 for j, v in enumerate(a.inputs))
-    return Equations(cell.name, forward, tuple(backward), tuple(sums), blocks)
+    return Equations(cell.name, forward, tuple(backward), tuple(sums), blocks, names)

@@ -4,6 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from conftest import CUSTOM_CELLS, get_cell
+
 import symrnn
 from symrnn.cells import BUILTINS
 
@@ -55,3 +58,22 @@ def test_committed_derivations_in_docs_are_fresh():
             f"-o docs/{name}.md`")
     committed = (ROOT / "docs" / "lstm.tex").read_text(encoding="utf-8")
     assert committed == document(symrnn.derive("lstm"), "latex", standalone=True)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("name", [*BUILTINS, *CUSTOM_CELLS])
+def test_every_equation_of_the_derivation_is_a_comment_in_the_module(name, backend):
+    """Each row of the text derivation's forward and backward (what `symrnn derive --format text`
+    prints) is a comment in the generated step code, once, in the time loops' bodies."""
+    from symrnn.document import parts
+
+    cell = get_cell(name)
+    sections, _ = parts(symrnn.derive(cell), "text")
+    source = symrnn.generate_source(cell, backend)
+    comments = [line.strip()[2:] for line in source.splitlines()
+                if line.startswith("        ") and line.strip().startswith("# ")]
+    for _, rows in sections[:2]:
+        for lhs, rhs in rows:
+            equation = f"{lhs} = {rhs}"
+            found = [c for c in comments if c == equation or c.startswith(equation + ", ")]
+            assert len(found) == 1, f"{name} {backend}: {equation!r} is a comment {len(found)}x"
