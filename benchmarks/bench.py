@@ -310,26 +310,31 @@ def peak_gflops(repeats, n=2048):
     return 2 * n ** 3 / statistics.median(burst(lambda: a @ b) for _ in range(repeats)) / 1e9
 
 
+_IMPORT = """
+import os, time, numpy
+start = time.perf_counter()
+import generated.lstm as m
+assert m.__file__.startswith(os.getcwd())  # the fresh ./generated, not another one
+print(time.perf_counter() - start)
+"""
+
+
 def cli_timings(rounds=15):
-    """(ms for `symrnn generate --all`, median of 3; ms to import generated.lstm beyond numpy)."""
-    def timed(*argv, cwd):
+    """(ms for `symrnn generate --all`, median of 3; ms for `import generated.lstm` in a process
+    that has imported numpy, median of `rounds` new processes, its .pyc written beforehand)."""
+    def run(*argv, cwd):
         start = time.perf_counter()
-        subprocess.run([sys.executable, *argv], cwd=cwd, check=True, capture_output=True)
-        return time.perf_counter() - start
+        out = subprocess.run([sys.executable, *argv], cwd=cwd, check=True, capture_output=True,
+                             text=True).stdout
+        return time.perf_counter() - start, out
     with tempfile.TemporaryDirectory() as tmp:
         gen = []
         for _ in range(3):
             shutil.rmtree(Path(tmp) / "generated", ignore_errors=True)
-            gen.append(timed("-m", "symrnn", "generate", "--all", cwd=tmp))
-        # a warm-up (writes the .pyc) that checks the import finds ./generated
-        timed("-c", "import os, generated.lstm as m; assert m.__file__.startswith(os.getcwd())",
-              cwd=tmp)
-        imports = {"numpy": [], "generated.lstm": []}
-        for _ in range(rounds):
-            for name, ts in imports.items():
-                ts.append(timed("-c", f"import {name}", cwd=tmp))
-    numpy_s, lstm_s = (statistics.median(ts) for ts in imports.values())
-    return 1e3 * statistics.median(gen), 1e3 * (lstm_s - numpy_s)
+            gen.append(run("-m", "symrnn", "generate", "--all", cwd=tmp)[0])
+        run("-c", _IMPORT, cwd=tmp)  # writes the .pyc
+        imports = [float(run("-c", _IMPORT, cwd=tmp)[1]) for _ in range(rounds)]
+    return 1e3 * statistics.median(gen), 1e3 * statistics.median(imports)
 
 
 def blas():
@@ -439,7 +444,7 @@ def main(argv=None):
     gen_ms, import_ms = cli_timings()
     notes = [f"peak: {peak:.1f} GFLOP/s (NumPy float32 2048x2048 @ 2048x2048, median)",
              f"`symrnn generate --all`: {gen_ms:.0f} ms (median of 3); "
-             f"`import generated.lstm`: {import_ms:.1f} ms beyond `import numpy`"]
+             f"`import generated.lstm`: {import_ms:.1f} ms (after `import numpy`, median)"]
     if compile_notes:
         notes.append("numba module, first use (compiles, float64) / first use in a new process "
                      "(loads numba's cache): " + ", ".join(compile_notes))
