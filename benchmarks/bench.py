@@ -37,6 +37,7 @@ def optional(name):
 
 threadpoolctl, torch, jax, jnp, numba = map(optional, ("threadpoolctl", "torch", "jax", "jax.numpy",
                                                     "numba"))
+torch_cell = optional("torch_cell") if torch else None  # benchmarks/torch_cell.py
 if jax:
     jax.config.update("jax_enable_x64", True)  # for the float64 check; float32 stays float32
 
@@ -230,8 +231,9 @@ def gemm_floor(plan, T, B, D, H, dtype=np.float32):
 
 def implementations(cell, mod, params, x, G, compiled=None, plan=None):
     """{name: run}, each run computing forward + backward and returning (y, dx) as (T, B, ...).
-    compiled: the cell's numba module (symrnn generate --backend numba), if numba is installed;
-    plan: the cell's Plan, for the GEMM floor (a run that returns nothing: not checked)."""
+    cell: the Cell; compiled: the cell's numba module (symrnn generate --backend numba), if
+    numba is installed; plan: the cell's Plan, for the GEMM floor (a run that returns nothing:
+    not checked)."""
     workspace, compiled_workspace = {}, {}  # kept across calls: arrays reused, no page faults
 
     def run_symrnn():
@@ -247,22 +249,26 @@ def implementations(cell, mod, params, x, G, compiled=None, plan=None):
             y, _, cache = compiled.forward(params, x, workspace=compiled_workspace)
             return y, compiled.backward(params, cache, G, workspace=compiled_workspace)[1]
         impls["numba"] = run_numba
-    if cell in NAIVE:
+    name = cell.name
+    if name in NAIVE:
         xc, Gc = (np.ascontiguousarray(v.transpose(0, 2, 1)) for v in (x, G))
-        impls["naive"] = lambda: [v.transpose(0, 2, 1) for v in NAIVE[cell](params, xc, Gc)[::2]]
+        impls["naive"] = lambda: [v.transpose(0, 2, 1) for v in NAIVE[name](params, xc, Gc)[::2]]
     if plan is not None:
         impls["GEMMs"] = gemm_floor(plan, *x.shape, G.shape[-1], x.dtype)
-    if torch and cell in ("lstm", "gru_torch"):
-        impls["torch"] = torch_run(symrnn.interop.to_torch(cell, params), x, G)
-    if torch and cell == "lstm_peephole":
+    if torch and name in ("lstm", "gru_torch"):
+        impls["torch"] = torch_run(symrnn.interop.to_torch(name, params), x, G)
+    elif torch and name == "lstm_peephole":
         impls["torch"] = torch_run(PeepholeLSTM(params), x, G)
-    if jax and cell == "lstm":
+    elif torch:  # a cell PyTorch has no module for: its step printed as PyTorch code, looped
+        impls["torch"] = torch_run(torch_cell.CellLoop(cell, params), x, G)
+    if jax and name == "lstm":
         impls["jax"] = jax_lstm_run(params, x, G)
     return impls
 
 
 def check(cells, modules, compiled):
-    """Every other implementation against symrnn once, in float64 at small sizes, to 1e-8."""
+    """Every other implementation against symrnn once, in float64 at small sizes, to 1e-8.
+    cells: {name: Cell}."""
     rng, (T, B, D, H), done = np.random.default_rng(1), (5, 3, 4, 6), []
     close = lambda a, b, what: np.testing.assert_allclose(a, b, 1e-8, 1e-8, err_msg=what)  # noqa: E731
     x, G = rng.standard_normal((T, B, D)), rng.standard_normal((T, B, H))
@@ -270,7 +276,7 @@ def check(cells, modules, compiled):
         params = modules[cell].init_params(D, H, rng=2, dtype=np.float64)
         y, _, cache = modules[cell].forward(params, x)
         grads, dx, dstate0 = modules[cell].backward(params, cache, G)
-        impls = implementations(cell, modules[cell], params, x, G, compiled.get(cell))
+        impls = implementations(cells[cell], modules[cell], params, x, G, compiled.get(cell))
         for name, run in list(impls.items())[1:]:
             y_ref, dx_ref = map(np.asarray, run())
             close(y_ref, y, f"{name} {cell}: y")
@@ -376,7 +382,8 @@ def markdown_table(rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cells", nargs="+", default=list(CELLS))
+    parser.add_argument("--cells", nargs="+", default=list(CELLS),
+                        help="built-in names or cell files (benchmarks/cells/coupled.py)")
     parser.add_argument("--configs", choices=("small", "all"), default="all")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
@@ -406,26 +413,31 @@ def main(argv=None):
 
     peak = peak_gflops(args.repeats)  # first: nothing else has run, no other thread pool spins
     print(f"peak: {peak:.1f} GFLOP/s")
-    modules = {cell: symrnn.load(cell) for cell in args.cells}  # what the generator makes now
-    plans = {cell: lower(symrnn.derive(cell)) for cell in args.cells}
+    specs = {}  # cell name -> what names it (a built-in's name, or an absolute cell file)
+    for spec in args.cells:
+        path = spec.partition(".py")[0] + ".py" if ".py" in spec else None
+        specs[symrnn.get_cell(spec).name] = str(Path(spec).resolve()) if path else spec
+    cells = {name: symrnn.get_cell(spec) for name, spec in specs.items()}
+    modules = {name: symrnn.load(cell) for name, cell in cells.items()}  # as generated now
+    plans = {name: lower(symrnn.derive(cell)) for name, cell in cells.items()}
     compiled, compile_notes = {}, []
     if numba:
-        for cell in args.cells:
-            first, cached = numba_load_times(cell)
+        for cell, spec in specs.items():
+            first, cached = numba_load_times(spec)
             compile_notes.append(f"{cell} {first:.1f} s / {cached:.2f} s")
-        compiled = {cell: symrnn.load(cell, "numba") for cell in args.cells}
-        for cell in args.cells:  # compiled for float32 (or loaded) before any timing
+        compiled = {name: symrnn.load(cell, "numba") for name, cell in cells.items()}
+        for cell in cells:  # compiled for float32 (or loaded) before any timing
             compiled[cell].forward(compiled[cell].init_params(2, 3, dtype=np.float32),
                                    np.ones((2, 1, 2), np.float32))
-    print("agree with symrnn (float64, 1e-8):", ", ".join(check(args.cells, modules, compiled)))
+    print("agree with symrnn (float64, 1e-8):", ", ".join(check(cells, modules, compiled)))
     rows, rng = [], np.random.default_rng(0)
-    for cell in args.cells:
+    for cell in cells:
         for T, B, D, H in SMALL if args.configs == "small" else CONFIGS:
             params = modules[cell].init_params(D, H, rng=0, dtype=np.float32)
             x = rng.standard_normal((T, B, D), dtype=np.float32)
             G = rng.standard_normal((T, B, H), dtype=np.float32)
-            impls = implementations(cell, modules[cell], params, x, G, compiled.get(cell),
-                                    plans[cell])
+            impls = implementations(cells[cell], modules[cell], params, x, G,
+                                    compiled.get(cell), plans[cell])
             ms = {k: 1e3 * s for k, s in race(impls, args.repeats).items()}
             flops = 6 * T * B * sum(v.size for v in params.values() if v.ndim == 2)
             gflops = flops / ms["symrnn"] / 1e6
