@@ -37,7 +37,7 @@ def optional(name):
 
 threadpoolctl, torch, jax, jnp, numba = map(optional, ("threadpoolctl", "torch", "jax", "jax.numpy",
                                                     "numba"))
-torch_cell = optional("torch_cell") if torch else None  # benchmarks/torch_cell.py
+torch_cell = optional("symrnn.torch_cell") if torch else None
 if jax:
     jax.config.update("jax_enable_x64", True)  # for the float64 check; float32 stays float32
 

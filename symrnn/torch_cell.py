@@ -1,6 +1,9 @@
-"""Any symrnn cell as PyTorch code: one step printed from the cell's forward equations, looped in
-Python, autograd for the backward. It is what a researcher with a new cell runs in PyTorch (no
-fused kernel exists for it), and the benchmark's peer for cells PyTorch has no module for.
+"""Any cell as PyTorch code (needs torch): one step printed from the cell's forward equations,
+looped in Python, autograd for the backward.
+
+It is what a researcher with a new cell runs in PyTorch (no fused kernel exists for it): the
+benchmark's peer for cells PyTorch has no module for, and, since its gradients come from
+autograd and not from symrnn's derivation, an independent check of a generated module's backward.
 
 The step is printed by a SymPy printer (``TorchPrinter``) from the Cell's nodes, in their order:
 an affine map is one ``F.linear`` over the concatenation of what it reads, an elementwise node is
@@ -11,11 +14,14 @@ import numpy as np
 import torch
 from sympy.printing.pycode import PythonCodePrinter
 
-from symrnn.activations import is_activation
-from symrnn.cell import Affine
+from .activations import is_activation
+from .cell import Affine
 
-TORCH = {"sigmoid": "torch.sigmoid", "tanh": "torch.tanh", "relu": "torch.relu",
-         "softsign": "F.softsign", "hard_sigmoid": "F.hardsigmoid", "identity": ""}
+# Each activation as PyTorch code of its argument. hard_sigmoid is written out: the backward of
+# PyTorch's own F.hardsigmoid in float64 uses 1/6 rounded to float32 (3e-8 relative error).
+TORCH = {"sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})", "relu": "torch.relu({})",
+         "softsign": "F.softsign({})", "hard_sigmoid": "torch.clamp(({})/6 + 1/2, 0, 1)",
+         "identity": "({})"}
 
 
 class TorchPrinter(PythonCodePrinter):
@@ -26,7 +32,7 @@ class TorchPrinter(PythonCodePrinter):
             name = expr.func.__name__
             if name not in TORCH:
                 raise ValueError(f"no PyTorch function for the activation {name!r}")
-            return f"{TORCH[name]}({self._print(expr.args[0])})"
+            return TORCH[name].format(self._print(expr.args[0]))
         return super()._print(expr, **kwargs)
 
     def _print_Max(self, expr):
@@ -54,24 +60,27 @@ def step_source(cell):
 
 
 class CellLoop(torch.nn.Module):
-    """The cell's printed step over the sequence; returns y (T, B, H), the first state."""
+    """The cell's printed step over a sequence. ``forward(x, state0=None)`` -> (y (T, B, H), the
+    final states as a dict); state0: a dict of (B, H) tensors, None for zeros."""
 
     def __init__(self, cell, params):
         super().__init__()
         self.P = torch.nn.ParameterDict({k: torch.nn.Parameter(torch.from_numpy(np.array(v)))
                                          for k, v in params.items()})
-        self.source = step_source(cell)
+        self.source, self.states = step_source(cell), cell.states
         namespace = {"torch": torch, "F": torch.nn.functional}
         exec(compile(self.source, f"<torch step of {cell.name}>", "exec"), namespace)
-        self.step, self.count = namespace["step"], len(cell.states)
+        self.step = namespace["step"]
 
-    def forward(self, x):
-        H = next(v.shape[0] for k, v in self.P.items() if v.ndim == 2)
-        states, ys = (x.new_zeros(x.shape[1], H),) * self.count, []
+    def forward(self, x, state0=None):
+        H = next(v.shape[0] for v in self.P.values() if v.ndim == 2)
+        states = tuple(state0[s] if state0 is not None else x.new_zeros(x.shape[1], H)
+                       for s in self.states)
+        ys = []
         for x_t in x:
             states = self.step(x_t, *states, self.P)
             ys.append(states[0])
-        return torch.stack(ys)
+        return torch.stack(ys), dict(zip(self.states, states, strict=True))
 
 
 __all__ = ["CellLoop", "TorchPrinter", "step_source"]
