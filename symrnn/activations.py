@@ -10,6 +10,8 @@ output ``y`` (``sigmoid' = y (1 - y)``), so a derivative of a cached gate comes 
 - ``latex``, ``text``: its name in the derivation printers (``\sigma``, ``σ``);
 - ``definition``: the function written with one exponential (``exp`` is given), from which
   ``symrnn verify`` differentiates independently of ``grad``;
+- ``torch``: PyTorch code of the argument ``{}`` (``"torch.tanh({})"``), for
+  ``symrnn.torch_cell``; None: no PyTorch form;
 - ``tanh_form``: ``(inside, scale, shift)`` when the function is ``scale*tanh(inside*z) + shift``
   (``sigmoid(z) = tanh(z/2)/2 + 1/2``): the lowering then activates it with one ``np.tanh`` call
   shared with other such gates, the ``inside`` factor folded into the prepared weights.
@@ -32,12 +34,14 @@ class Activation:
     definition: Callable  # (z, exp) -> the function from its definition, with a single exp
     doc: str  # one line for the generated helper's docstring
     tanh_form: tuple[sp.Rational, sp.Rational, sp.Rational] | None  # (inside, scale, shift)
+    torch: str | None = None  # PyTorch code, the argument as {}
 
 
 REGISTRY: dict[str, Activation] = {}
 
 
-def activation(name, *, grad, definition, latex, text=None, numpy=None, doc="", tanh_form=None):
+def activation(name, *, grad, definition, latex, text=None, numpy=None, doc="", tanh_form=None,
+               torch=None):
     """Register an activation and return its SymPy function class."""
 
     def fdiff(self, argindex=1):
@@ -47,7 +51,7 @@ def activation(name, *, grad, definition, latex, text=None, numpy=None, doc="", 
 
     function = type(name, (sp.Function,), {"nargs": 1, "fdiff": fdiff})
     REGISTRY[name] = Activation(name, function, grad, numpy, latex, text or name, definition,
-                                doc, tanh_form and tuple(sp.S(v) for v in tanh_form))
+                                doc, tanh_form and tuple(sp.S(v) for v in tanh_form), torch)
     return function
 
 
@@ -55,9 +59,10 @@ sigmoid = activation("sigmoid", grad=lambda y: y * (1 - y), latex=r"\sigma", tex
                      definition=lambda z, exp: 1 / (1 + exp(-z)),
                      numpy=lambda z: (sp.tanh(z / 2) + 1) / 2,
                      doc="1/(1 + exp(-z)) in its tanh form: never overflows, float32 stays float32",
-                     tanh_form=(sp.S(1) / 2, sp.S(1) / 2, sp.S(1) / 2))
+                     tanh_form=(sp.S(1) / 2, sp.S(1) / 2, sp.S(1) / 2), torch="torch.sigmoid({})")
 tanh = activation("tanh", grad=lambda y: 1 - y**2, latex=r"\tanh",
-                  definition=lambda z, exp: 2 / (1 + exp(-2 * z)) - 1, tanh_form=(1, 1, 0))
+                  definition=lambda z, exp: 2 / (1 + exp(-2 * z)) - 1, tanh_form=(1, 1, 0),
+                  torch="torch.tanh({})")
 
 
 class positive(sp.Function):  # noqa: N801 (a SymPy function, named as SymPy names them)
@@ -77,19 +82,24 @@ class positive(sp.Function):  # noqa: N801 (a SymPy function, named as SymPy nam
 
 relu = activation("relu", grad=lambda y: positive(y), latex=r"\operatorname{relu}",
                   definition=lambda z, exp: sp.Max(z, 0), numpy=lambda z: sp.Max(z, 0),
-                  doc="max(z, 0); its derivative is taken to be 0 at z = 0")
+                  doc="max(z, 0); its derivative is taken to be 0 at z = 0", torch="torch.relu({})")
 softsign = activation("softsign", grad=lambda y: (1 - sp.Abs(y)) ** 2,
                       latex=r"\operatorname{softsign}",
                       definition=lambda z, exp: z / (1 + sp.Abs(z)),
-                      numpy=lambda z: z / (1 + sp.Abs(z)), doc="z/(1 + |z|)")
+                      numpy=lambda z: z / (1 + sp.Abs(z)), doc="z/(1 + |z|)",
+                      torch="F.softsign({})")
 hard_sigmoid = activation("hard_sigmoid", grad=lambda y: positive(y) * positive(1 - y) / 6,
                           latex=r"\sigma_{\mathrm{hard}}", text="σ_hard",
                           definition=lambda z, exp: sp.Min(sp.Max(z / 6 + sp.S(1) / 2, 0), 1),
                           numpy=lambda z: sp.Min(sp.Max(z / 6 + sp.S(1) / 2, 0), 1),
                           doc="clip(z/6 + 1/2, 0, 1), as torch.nn.Hardsigmoid; its derivative is "
-                              "1/6 for -3 < z < 3, else 0 (0 at the kinks)")
+                              "1/6 for -3 < z < 3, else 0 (0 at the kinks)",
+                          # written out: the float64 backward of F.hardsigmoid uses 1/6 rounded
+                          # to float32 (3e-8 relative error)
+                          torch="torch.clamp(({})/6 + 1/2, 0, 1)")
 identity = activation("identity", grad=lambda y: sp.S.One, latex=r"\operatorname{id}",
-                      definition=lambda z, exp: z, numpy=lambda z: z, doc="z itself")
+                      definition=lambda z, exp: z, numpy=lambda z: z, doc="z itself",
+                      torch="({})")
 
 
 def lookup(function):

@@ -14,14 +14,8 @@ import numpy as np
 import torch
 from sympy.printing.pycode import PythonCodePrinter
 
-from .activations import is_activation
+from .activations import is_activation, lookup
 from .cell import Affine
-
-# Each activation as PyTorch code of its argument. hard_sigmoid is written out: the backward of
-# PyTorch's own F.hardsigmoid in float64 uses 1/6 rounded to float32 (3e-8 relative error).
-TORCH = {"sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})", "relu": "torch.relu({})",
-         "softsign": "F.softsign({})", "hard_sigmoid": "torch.clamp(({})/6 + 1/2, 0, 1)",
-         "identity": "({})"}
 
 
 class TorchPrinter(PythonCodePrinter):
@@ -29,16 +23,12 @@ class TorchPrinter(PythonCodePrinter):
 
     def _print(self, expr, **kwargs):
         if is_activation(expr):
-            name = expr.func.__name__
-            if name not in TORCH:
-                raise ValueError(f"no PyTorch function for the activation {name!r}")
-            return TORCH[name].format(self._print(expr.args[0]))
+            entry = lookup(expr.func)
+            if entry.torch is None:
+                raise ValueError(f"no PyTorch function for the activation {entry.name!r} (give "
+                                 f"it one: activation(..., torch=...) in symrnn.activations)")
+            return entry.torch.format(self._print(expr.args[0]))
         return super()._print(expr, **kwargs)
-
-    def _print_Max(self, expr):
-        raise ValueError("Max in a forward equation: no PyTorch form printed for it")
-
-    _print_Min = _print_Max
 
 
 def step_source(cell):

@@ -64,8 +64,10 @@ def test_step_is_printed_from_the_forward_equations():
 
 
 def test_an_activation_without_a_pytorch_form_is_refused(monkeypatch):
-    from symrnn import torch_cell
+    import dataclasses
 
-    monkeypatch.delitem(torch_cell.TORCH, "tanh")
+    from symrnn.activations import REGISTRY
+
+    monkeypatch.setitem(REGISTRY, "tanh", dataclasses.replace(REGISTRY["tanh"], torch=None))
     with pytest.raises(ValueError, match="no PyTorch function for the activation 'tanh'"):
         step_source(get_cell("lstm"))
