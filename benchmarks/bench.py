@@ -206,10 +206,13 @@ def gemm_floor(plan, T, B, D, H, dtype=np.float32):
     """A run making only the matrix products the cell's module makes, of the same shapes, through
     NumPy's BLAS into preallocated arrays, and nothing else: per product of the Plan, the input
     GEMM before the loop or one per step, one per step back, and the weight (and x) gradients
-    after the loop. No code built on NumPy's BLAS can be faster than this run."""
+    after the loop. A step's product may also be formed transposed (weights on the left, a
+    gate-major (n, B) result; OpenBLAS is up to 25 % faster so at small B): for each direction
+    the run takes whichever way is faster here. No code on NumPy's BLAS is faster than this."""
     rng = np.random.default_rng(0)
     new = lambda *shape: rng.standard_normal(shape, dtype=dtype)  # noqa: E731
-    gemms, steps = [], []  # (a, b, out): out = a @ b, once / for a[t] at every step t
+    gemms = []  # (a, b, out): out = a @ b, once
+    ways = {"forward": ([], []), "backward": ([], [])}  # per direction: batch-major, gate-major
     for p in plan.x_products:  # Z = x W^T for all steps; dW = dZ^T x; dx = dZ W
         n = len(p.parts) * H
         X, dZ, W = new(T * B, D), new(T * B, n), new(D, n)
@@ -217,13 +220,29 @@ def gemm_floor(plan, T, B, D, H, dtype=np.float32):
     for p in plan.products:  # Z += a_prev W^T at every step; da_prev = dZ W at every step back
         n = len(p.parts) * H
         A, dZ, W = new(T, B, H), new(T, B, n), new(H, n)
-        steps += [(A, W, new(B, n)), (dZ, W.T.copy(), new(B, H))]
+        ways["forward"][0].append((A, W, new(B, n)))  # (B, H) @ (H, n)
+        ways["forward"][1].append((W.T.copy(), new(T, H, B), new(n, B)))  # (n, H) @ (H, B)
+        ways["backward"][0].append((dZ, W.T.copy(), new(B, H)))  # (B, n) @ (n, H)
+        ways["backward"][1].append((W.copy(), new(T, n, B), new(H, B)))  # (H, n) @ (n, B)
         gemms.append((dZ.reshape(T * B, n).T, A.reshape(T * B, H), new(n, H)))  # dW = dZ^T a
 
+    def per_step(products):
+        def run():
+            for a, b, out in products:
+                for t in range(T):
+                    if a.ndim == 3:
+                        np.dot(a[t], b, out=out)
+                    else:
+                        np.dot(a, b[t], out=out)
+        return run
+
+    fastest = [min((per_step(way) for way in pair),
+                   key=lambda run: statistics.median(burst(run) for _ in range(5)))
+               for pair in ways.values()]
+
     def run():
-        for a, b, out in steps:
-            for t in range(T):
-                np.dot(a[t], b, out=out)
+        for step in fastest:
+            step()
         for a, b, out in gemms:
             np.dot(a, b, out=out)
     return run
@@ -476,7 +495,8 @@ symrnn/approx.py), also with a workspace.
 naive: course-notes NumPy (a matmul per gate per step, dW summed in the loop). torch: nn.LSTM,
 nn.GRU (gru_torch), a Python-loop nn.Module (lstm_peephole). Ratio > 1: symrnn is faster.
 GEMMs: only the matrix products the module makes (same shapes, NumPy's BLAS, preallocated
-outputs), called from Python, and nothing else: no NumPy code is faster. torch/GEMMs: the best
+outputs; a step's products batch-major as the module makes them or gate-major, weights on the
+left, whichever is faster), called from Python, and nothing else: no NumPy code is faster. torch/GEMMs: the best
 torch/x ratio such code could reach. GEMMs/symrnn, GEMMs/numba: the share of each module's time
 its products would take at that speed (above 100 % for numba at B = 1, where it calls the BLAS
 without Python's per-call cost).
