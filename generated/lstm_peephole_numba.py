@@ -327,7 +327,7 @@ def _buffer(workspace, key, shape, dtype):
 
 
 @numba.njit(**_JIT)
-def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_u, param_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, P_a_prev):
+def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_u, param_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, P_a_prev, z_o_buf):
     """Steps t0, ..., t0 + steps - 1 of forward; X holds the input's products for them."""
     B, H = a_seq.shape[1], a_seq.shape[2]
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
@@ -339,7 +339,6 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_
                 c_prev = c_seq[t, b, j]
                 p_f = param_p_f[j]
                 p_u = param_p_u[j]
-                p_o = param_p_o[j]
                 z_f = X[t - t0, b, H + j] + P_a_prev[b, H + j] + bias[H + j]
                 z_Gamma_f = c_prev*p_f + z_f
                 # Γ_f⟨t⟩ = σ(p_f ⊙ c⟨t−1⟩ + W_f [a⟨t−1⟩, x⟨t⟩] + b_f)
@@ -358,6 +357,12 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_
                 c = Gamma_f*c_prev + Gamma_u*c_tilde
                 c_seq[t + 1, b, j] = c
                 z_o = X[t - t0, b, j + 3*H] + P_a_prev[b, j + 3*H] + bias[j + 3*H]
+                z_o_buf[b, j] = z_o
+        for b in range(B):
+            for j in range(H):
+                c = c_seq[t + 1, b, j]
+                p_o = param_p_o[j]
+                z_o = z_o_buf[b, j]
                 z_Gamma_o = c*p_o + z_o
                 # Γ_o⟨t⟩ = σ(p_o ⊙ c⟨t⟩ + W_o [a⟨t−1⟩, x⟨t⟩] + b_o)
                 Gamma_o = real(1/2)*_tanh(real(1/2)*z_Gamma_o) + real(1/2)
@@ -401,12 +406,13 @@ def forward(params, x, state0=None, *, workspace=None):
     K = _chunk(T, B)  # the input's products are formed K steps at a time
     X = _buffer(workspace, "X", (K, B, fused_x.shape[0]), dtype)
     P_a_prev = np.empty((B, 4*H), dtype=dtype)
+    z_o_buf = np.empty((B, H), dtype=dtype)
     bias = np.concatenate([params["b_c"], params["b_f"], params["b_u"], params["b_o"]])
     for t0 in range(0, T, K):
         steps = min(K, T - t0)
         _product(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
                  out=X[:steps].reshape(-1, fused_x.shape[0]))
-        _forward_steps(_GEMM[dtype], t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_u, param_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, P_a_prev)
+        _forward_steps(_GEMM[dtype], t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_u, param_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, P_a_prev, z_o_buf)
 
     cache = {
         "x": x,
@@ -447,7 +453,7 @@ def _chunk(T, B):
 
 
 @numba.njit(**_JIT)
-def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, param_p_o, grad_p_f, grad_p_u, grad_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf):
+def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, param_p_o, grad_p_f, grad_p_u, grad_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dc_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf):
     """Steps t1 - 1 down to t0 of backward: dZ_seq[t - t0] receives the pre-activations'
     gradients; the gradients carried to the step before end in the d*_next_buf arrays."""
     B, H = a_seq.shape[1], a_seq.shape[2]
@@ -455,9 +461,6 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, pa
     for t in range(t1 - 1, t0 - 1, -1):
         for b in range(B):
             dz_o_row = dZ_seq[t - t0, b, 3*H:]
-            dz_c_row = dZ_seq[t - t0, b, :H]
-            dz_u_row = dZ_seq[t - t0, b, 2*H:3*H]
-            dz_f_row = dZ_seq[t - t0, b, H:2*H]
             for j in range(H):
                 da_next = da_next_buf[b, j]
                 dy = dy_seq[t, b, j]
@@ -465,13 +468,6 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, pa
                 tanh_c = tanh_c_seq[t, b, j]
                 dc_next = dc_next_buf[b, j]
                 p_o = param_p_o[j]
-                Gamma_u = Gamma_u_seq[t, b, j]
-                c_tilde = A_seq[t, b, j]
-                c_prev = c_seq[t, b, j]
-                Gamma_f = Gamma_f_seq[t, b, j]
-                p_f = param_p_f[j]
-                p_u = param_p_u[j]
-                c = c_seq[t + 1, b, j]
                 # δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
                 da = da_next + dy
                 dtanh_c = Gamma_o*da
@@ -483,6 +479,18 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, pa
                 dz_o_row[j] = dz_o
                 # δ c⟨t⟩ = δ z_o⟨t⟩ ⊙ p_o + δₜ₊₁ c⟨t⟩ + δ a⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - tanh²(c⟨t⟩))
                 dc = dc_next + dtanh_c*(real(1) - tanh_c*tanh_c) + dz_Gamma_o*p_o
+                dc_buf[b, j] = dc
+                dz_Gamma_o_buf[b, j] = dz_Gamma_o
+        for b in range(B):
+            dz_c_row = dZ_seq[t - t0, b, :H]
+            dz_u_row = dZ_seq[t - t0, b, 2*H:3*H]
+            dz_f_row = dZ_seq[t - t0, b, H:2*H]
+            for j in range(H):
+                Gamma_u = Gamma_u_seq[t, b, j]
+                dc = dc_buf[b, j]
+                c_tilde = A_seq[t, b, j]
+                c_prev = c_seq[t, b, j]
+                Gamma_f = Gamma_f_seq[t, b, j]
                 # δ c̃⟨t⟩ = δ c⟨t⟩ ⊙ Γ_u⟨t⟩
                 dc_tilde = Gamma_u*dc
                 # δ z_c⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
@@ -500,9 +508,26 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, pa
                 dz_Gamma_f = Gamma_f*dGamma_f*(-Gamma_f + real(1))
                 dz_f = dz_Gamma_f
                 dz_f_row[j] = dz_f
+                dz_Gamma_f_buf[b, j] = dz_Gamma_f
+                dz_Gamma_u_buf[b, j] = dz_Gamma_u
+        for b in range(B):
+            for j in range(H):
+                Gamma_f = Gamma_f_seq[t, b, j]
+                dc = dc_buf[b, j]
+                dz_Gamma_f = dz_Gamma_f_buf[b, j]
+                dz_Gamma_u = dz_Gamma_u_buf[b, j]
+                p_f = param_p_f[j]
+                p_u = param_p_u[j]
                 # δₜ c⟨t−1⟩ = δ z_f⟨t⟩ ⊙ p_f + δ z_u⟨t⟩ ⊙ p_u + δ c⟨t⟩ ⊙ Γ_f⟨t⟩
                 dc_prev = Gamma_f*dc + dz_Gamma_f*p_f + dz_Gamma_u*p_u
                 dc_prev_buf[b, j] = dc_prev
+        for b in range(B):
+            for j in range(H):
+                c_prev = c_seq[t, b, j]
+                dz_Gamma_f = dz_Gamma_f_buf[b, j]
+                dz_Gamma_u = dz_Gamma_u_buf[b, j]
+                c = c_seq[t + 1, b, j]
+                dz_Gamma_o = dz_Gamma_o_buf[b, j]
                 grad_p_f[j] += c_prev*dz_Gamma_f
                 grad_p_u[j] += c_prev*dz_Gamma_u
                 grad_p_o[j] += c*dz_Gamma_o
@@ -547,6 +572,10 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     da_prev_buf = np.empty((B, H), dtype=dtype)
     dc_next_buf = np.array(dstate_T["c"], order="C")  # from step t+1, then to t-1
     dc_prev_buf = np.empty((B, H), dtype=dtype)
+    dc_buf = np.empty((B, H), dtype=dtype)
+    dz_Gamma_f_buf = np.empty((B, H), dtype=dtype)
+    dz_Gamma_o_buf = np.empty((B, H), dtype=dtype)
+    dz_Gamma_u_buf = np.empty((B, H), dtype=dtype)
     # Parameter gradients are sums over the steps: one matrix product per vector read and chunk
     # of K steps, whose dZ is kept in one buffer.
     dfused_x = np.zeros(fused_x.shape, dtype=dtype)
@@ -557,7 +586,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 4*H), dtype)  # their gradients
     for t1 in range(T, 0, -K):
         t0 = max(t1 - K, 0)
-        _backward_steps(_GEMM[dtype], t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, param_p_o, grad_p_f, grad_p_u, grad_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf)
+        _backward_steps(_GEMM[dtype], t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, param_p_o, grad_p_f, grad_p_u, grad_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dc_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf)
         dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 4*H)
         _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
                  out=dfused_x, beta=1)

@@ -4,6 +4,7 @@ NumPy module, its float32 tanh, compile-once caching, and a clear error without 
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ from conftest import (
     CUSTOM_CELLS,
     FD_TOL,
     ROOT,
+    get_cell,
     gradient_errors,
     load_module,
     max_rel_err,
@@ -21,6 +23,7 @@ from conftest import (
     random_problem,
 )
 
+import symrnn
 from symrnn import approx, cli
 
 ALL_CELLS = BUILTIN_CELLS + tuple(CUSTOM_CELLS)
@@ -131,3 +134,33 @@ def test_module_executed_outside_sys_modules_is_refused():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1
     assert "import this module by a name in sys.modules" in proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("name", ALL_CELLS)
+def test_no_fused_loop_touches_more_arrays_than_llvm_vectorises(name):
+    """Every fused loop of a step reads and writes at most loops.MAX_ARRAYS arrays (with more,
+    LLVM leaves it scalar: "too many memory checks needed"); counted here from the loop's code,
+    a row view (Gamma_f_row = A_seq[t, b, :H]) as the array it views."""
+    from symrnn.loops import MAX_ARRAYS, Loop, loops
+    from symrnn.lower import lower
+
+    derivation = symrnn.derive(get_cell(name))
+    plan = lower(derivation)
+    for direction, phases in (("forward", loops(derivation, plan).forward),
+                              ("backward", loops(derivation, plan).backward)):
+        for phase in (p for p in phases if isinstance(p, Loop)):
+            base = {v.split(" = ")[0]: re.match(r"(\w+)\[", v.split(" = ")[1]).group(1)
+                    for v in phase.views}
+            code = [line for line in phase.loads + phase.lines if not line.startswith("#")]
+            arrays = {base.get(a, a) for line in code for a in re.findall(r"(\w+)\[", line)}
+            assert len(arrays) <= MAX_ARRAYS, f"{name} {direction}: {sorted(arrays)}"
+
+
+def test_the_lstm_peephole_forward_is_cut_into_two_loops():
+    """Its one loop would touch 13 arrays; the cut stores z_o for the second."""
+    from symrnn.loops import loops
+    from symrnn.lower import lower
+
+    derivation = symrnn.derive("lstm_peephole")
+    forward = loops(derivation, lower(derivation)).forward
+    assert [type(p).__name__ for p in forward] == ["Gemm", "Loop", "Loop"]
