@@ -212,7 +212,8 @@ class _Step:
                 loops = cut(lines, limit)
                 reads_after = [later.union(*(line[1] for c in loops[i + 1:] for line in c))
                                for i in range(len(loops))]
-                if all(len(arrays(c, r)) <= MAX_ARRAYS for c, r in zip(loops, reads_after, strict=True)):
+                if all(len(arrays(c, r)) <= MAX_ARRAYS
+                       for c, r in zip(loops, reads_after, strict=True)):
                     break
             slots += [(at, c) for c in loops]
         owner, placed, views, stored = {}, [[] for _ in slots], [[] for _ in slots], set()
