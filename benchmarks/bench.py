@@ -493,14 +493,14 @@ workspace kept across calls; new arrays: the same module allocating its arrays o
 numba: the --backend numba module (compiled time loops; float32 tanh approximated, see
 symrnn/approx.py), also with a workspace.
 naive: course-notes NumPy (a matmul per gate per step, dW summed in the loop). torch: nn.LSTM,
-nn.GRU (gru_torch), a Python-loop nn.Module (lstm_peephole). Ratio > 1: symrnn is faster.
+nn.GRU (gru_torch), a Python-loop nn.Module (lstm_peephole), and for any other cell its step
+printed as PyTorch code by symrnn.torch_cell, looped in Python. Ratio > 1: symrnn is faster.
 GEMMs: only the matrix products the module makes (same shapes, NumPy's BLAS, preallocated
 outputs; a step's products batch-major as the module makes them or gate-major, weights on the
 left, whichever is faster), called from Python, and nothing else: no NumPy code is faster.
 torch/GEMMs: the best torch/x ratio such code could reach. GEMMs/symrnn, GEMMs/numba: the share
 of each module's time its products would take at that speed (above 100 % for numba at B = 1,
-where it calls the BLAS
-without Python's per-call cost).
+where it calls the BLAS without Python's per-call cost).
 GFLOP/s: symrnn's GEMM FLOPs, 6·T·B·Σ|W| (forward, dW, input/state gradients), per second;
 % peak: of the measured matmul peak.
 """
