@@ -229,10 +229,11 @@ def gemm_floor(plan, T, B, D, H, dtype=np.float32):
     def per_step(products):
         def run():
             for a, b, out in products:
-                for t in range(T):
-                    if a.ndim == 3:
+                if a.ndim == 3:  # the step's operand on the left (batch-major)
+                    for t in range(T):
                         np.dot(a[t], b, out=out)
-                    else:
+                else:  # on the right (gate-major)
+                    for t in range(T):
                         np.dot(a, b[t], out=out)
         return run
 

@@ -153,6 +153,20 @@ def _size(expr):
     return ShapePrinter().doprint(expr)
 
 
+@dataclass(frozen=True)
+class _Line:
+    """One line of a step's loops, and what decides where it goes."""
+
+    text: str
+    reads: frozenset  # the symbols it reads
+    defines: sp.Symbol | None
+    after: int  # how many of the step's matrix products it waits for
+    view: str | None  # a row view it writes through: "Gamma_f_row = A_seq[t, b, :H]"
+    stores: sp.Symbol | None  # the symbol it writes to its home (the cache, a carried buffer)
+    note: str | None  # the equation it computes, a comment above it
+    arrays: frozenset  # the arrays its text indexes (its loads are counted apart)
+
+
 class _Step:
     """The phases of one step being built. Each line goes into the earliest loop where what it
     reads is ready: after the loops that define its symbols, and after the matrix products whose
@@ -160,7 +174,7 @@ class _Step:
 
     def __init__(self):
         self.gemms = []
-        self.lines = []  # (text, reads, defines, after, view, stores, note, arrays)
+        self.lines = []  # _Line
 
     def gemm(self, gemm):
         self.gemms.append(gemm)
@@ -168,10 +182,9 @@ class _Step:
 
     def line(self, text, reads=frozenset(), defines=None, after=0, view=None, stores=None,
              note=None, arrays=()):
-        """``stores``: the symbol this line writes to its home (the cache, a carried buffer);
-        ``note``: the equation it computes, a comment above it; ``arrays``: the arrays its text
-        indexes (its loads are counted apart)."""
-        self.lines.append((text, set(reads), defines, after, view, stores, note, set(arrays)))
+        """A ``_Line`` (its fields say what each argument is)."""
+        self.lines.append(_Line(text, frozenset(reads), defines, after, view, stores, note,
+                                frozenset(arrays)))
 
     def finish(self, outside, home):
         """The phases: loop 0, product 1, loop 1, ...; empty loops left out, and a loop that
@@ -180,19 +193,19 @@ class _Step:
         from ``outside``. ``home(s, False)``: where s would be kept, without claiming a buffer."""
         phase_of, by_phase = {}, [[] for _ in range(len(self.gemms) + 1)]
         for line in self.lines:
-            reads, defines, after = line[1], line[2], line[3]
-            at = max([after] + [phase_of[s] for s in reads if s in phase_of])
+            at = max([line.after] + [phase_of[s] for s in line.reads if s in phase_of])
             by_phase[at].append(line)
-            if defines is not None and defines not in phase_of:
-                phase_of[defines] = at
+            if line.defines is not None and line.defines not in phase_of:
+                phase_of[line.defines] = at
+
         def arrays(cut, read_later):
             """The arrays a loop of these lines touches: its own, its loads, and the homes of
             the values it defines that a later loop reads."""
             touched, defined = set(), set()
-            for _, reads, defines, *_, own in cut:
-                touched |= own | {_array(home(s, False) if s in phase_of else outside(s))
-                                  for s in reads - defined}
-                defined.add(defines)
+            for line in cut:
+                touched |= line.arrays | {_array(home(s, False) if s in phase_of else outside(s))
+                                          for s in line.reads - defined}
+                defined.add(line.defines)
             return touched | {_array(home(s, False)) for s in defined & read_later}
 
         def cut(lines, limit):
@@ -207,10 +220,10 @@ class _Step:
 
         slots = []  # (phase, lines): the loops, in order; a phase's first one follows its product
         for at, lines in enumerate(by_phase):
-            later = set().union(*(line[1] for rest in by_phase[at + 1:] for line in rest))
+            later = set().union(*(line.reads for rest in by_phase[at + 1:] for line in rest))
             for limit in range(MAX_ARRAYS, 0, -1):  # tighter until the homes fit too
                 loops = cut(lines, limit)
-                reads_after = [later.union(*(line[1] for c in loops[i + 1:] for line in c))
+                reads_after = [later.union(*(line.reads for c in loops[i + 1:] for line in c))
                                for i in range(len(loops))]
                 if all(len(arrays(c, r)) <= MAX_ARRAYS
                        for c, r in zip(loops, reads_after, strict=True)):
@@ -218,16 +231,16 @@ class _Step:
             slots += [(at, c) for c in loops]
         owner, placed, views, stored = {}, [[] for _ in slots], [[] for _ in slots], set()
         for i, (_, lines) in enumerate(slots):
-            for text, reads, defines, _, view, stores, note, _ in lines:
-                if note is not None:
-                    placed[i].append((f"# {note}", set(), None))
-                placed[i].append((text, reads, defines))
-                if view is not None and view not in views[i]:
-                    views[i].append(view)
-                if defines is not None and defines not in owner:
-                    owner[defines] = i
-                if stores is not None:
-                    stored.add((stores, i))
+            for line in lines:
+                if line.note is not None:
+                    placed[i].append((f"# {line.note}", set(), None))
+                placed[i].append((line.text, line.reads, line.defines))
+                if line.view is not None and line.view not in views[i]:
+                    views[i].append(line.view)
+                if line.defines is not None and line.defines not in owner:
+                    owner[line.defines] = i
+                if line.stores is not None:
+                    stored.add((line.stores, i))
         loads = []
         for i, lines in enumerate(placed):
             mine, defined = [], set()
