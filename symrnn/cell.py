@@ -4,8 +4,13 @@ A cell has the input ``x`` (a D-vector), states (H-vectors; the first is the out
 parameters, and two kinds of node:
 
 - ``Affine``: ``z = W [v1, v2, ...] + b``, a weight matrix applied to a concatenation of vectors
-  (``x``, a previous state ``a_prev`` or an elementwise node);
-- ``Elementwise``: ``n = expr``, any SymPy expression over H-vectors treated as scalars.
+  (``x``, a previous state ``a_prev`` or an elementwise node); ``b`` may be absent;
+- ``Elementwise``: ``n = expr``, any SymPy expression over H-vectors treated as scalars: the
+  registered activations, SymPy's own functions of ``activations.FUNCTIONS``, rational powers.
+  A reduction ``mu = mean(v)`` is an elementwise node whose expression is ``mean`` of one vector
+  (``reductions``): its value is a per-sample scalar (size 1), and so is any node computed from
+  per-sample scalars alone (``Cell.scalars``); where an H-vector expression reads one, it
+  broadcasts over the units.
 
 Built-in cells and user cells use the same builder::
 
@@ -25,7 +30,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .activations import REGISTRY, is_activation
+from .activations import ALLOWED, FUNCTIONS, REGISTRY, is_activation
+from .reductions import LAYER_NORM_EPS, layer_norm, mean
 from .symbols import prev, sym
 
 INPUT = "x"
@@ -72,6 +78,7 @@ class Cell:
     nodes: tuple[Affine | Elementwise, ...]  # in an order where every use follows its definition
     doc: str = ""
     made: frozenset[str] = frozenset()  # nodes the builder made itself (tanh_c for tanh(c))
+    scalars: frozenset[str] = frozenset()  # the nodes of size 1 (per-sample scalars)
 
     @property
     def x(self):
@@ -83,6 +90,12 @@ class Cell:
     @property
     def affines(self):
         return tuple(n for n in self.nodes if isinstance(n, Affine))
+
+    def size(self, symbol):
+        """1 for a per-sample scalar, else the vector's size: "D" for x, "H" for the rest."""
+        if symbol.name in self.scalars:
+            return 1
+        return "D" if symbol.name == INPUT else "H"
 
     def param_shape(self, name, D, H):
         """The shape of parameter ``name``, with D, H numbers or SymPy symbols."""
@@ -144,11 +157,22 @@ class CellBuilder:
         self._nodes.append(Elementwise(sym(name), expr))
         return sym(name)
 
+    def mean(self, v):
+        """``(1/H) sum_j v_j``, a per-sample scalar (``symrnn.mean``, usable in any equation)."""
+        return mean(v)
+
+    def layer_norm(self, v, eps=LAYER_NORM_EPS):
+        """``v`` normalised over its units (``symrnn.layer_norm``, usable in any equation)."""
+        return layer_norm(v, eps)
+
     def build(self) -> Cell:
         cell = Cell(self.name, self.states, tuple(self._params), tuple(self._vectors),
                     tuple(self._nodes), self.doc, frozenset(self._made))
         _validate(cell)
-        return dataclasses.replace(cell, nodes=_ordered(cell))
+        cell = dataclasses.replace(cell, nodes=_ordered(cell))
+        cell = dataclasses.replace(cell, scalars=_scalars(cell))
+        _check_sizes(cell)
+        return cell
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -164,24 +188,60 @@ class CellBuilder:
     def _cache_activations(self, expr, lhs, top):
         """Give every activation application below the top of an equation a node of its own,
         and every activation argument that is not a symbol a node of its own (its pre-activation
-        ``z_<name>``), so the backward forms the activation's derivative once."""
+        ``z_<name>``), so the backward forms the activation's derivative once. A mean is a node
+        of its own wherever it is (of a symbol: a node its argument, if need be); a layer norm
+        is expanded into its equations."""
         if not expr.args:
             return expr
+        if isinstance(expr, layer_norm):
+            return self._layer_norm(expr, lhs)
         args = [self._cache_activations(a, lhs, top=False) for a in expr.args]
         expr = expr.func(*args) if args != list(expr.args) else expr
+        if isinstance(expr, mean):
+            arg = expr.args[0]
+            if not isinstance(arg, sp.Symbol):
+                expr = mean(self._make(self._fresh(f"{lhs}_in"), arg))
+            if top:
+                return expr
+            if expr not in self._by_expr:
+                self._by_expr[expr] = self._make(self._fresh(f"mean_{expr.args[0].name}"), expr)
+            return self._by_expr[expr]
         if not is_activation(expr):
             return expr
         if top:
             arg = expr.args[0]
-            return expr if isinstance(arg, sp.Symbol) else expr.func(self._make(f"z_{lhs}", arg))
+            return (expr if isinstance(arg, sp.Symbol)
+                    else expr.func(self._make(self._fresh(f"z_{lhs}"), arg)))
         if expr not in self._by_expr:
             arg, act = expr.args[0], expr.func.__name__
             name = f"{act}_{arg.name if isinstance(arg, sp.Symbol) else lhs}"
-            taken = {n.out.name for n in self._nodes}
-            name = next(n for n in [name] + [f"{name}_{k}" for k in range(2, len(taken) + 3)]
-                        if n not in taken)
-            self._by_expr[expr] = self._make(name, expr)
+            self._by_expr[expr] = self._make(self._fresh(name), expr)
         return self._by_expr[expr]
+
+    def _layer_norm(self, expr, lhs):
+        """``layer_norm(v, eps)`` as its equations: ``mu_k = mean(v)``,
+        ``sigma_k = sqrt(mean((v - mu_k)**2) + eps)``, ``vhat = (v - mu_k) / sigma_k``, with k
+        the vector's own label (``f`` for ``z_f``)."""
+        v, eps = self._cache_activations(expr.args[0], lhs, top=False), LAYER_NORM_EPS
+        if len(expr.args) > 1:
+            eps = sp.sympify(expr.args[1])
+            if not (eps.is_Rational and eps > 0):
+                raise CellError(f"cell {self.name!r}: layer_norm's eps must be a positive "
+                                f"number, got {eps} (in the equation of {lhs})")
+        if not isinstance(v, sp.Symbol):
+            v = self._make(self._fresh(f"{lhs}_in"), v)
+        label = v.name[2:] if v.name.startswith("z_") else v.name
+        mu = self.let(self._fresh(f"mu_{label}"), mean(v))
+        sigma = self.let(self._fresh(f"sigma_{label}"), sp.sqrt(mean((v - mu) ** 2) + eps))
+        hat = f"zhat_{label}" if v.name.startswith("z_") else f"{v.name}_hat"
+        return self.let(self._fresh(hat), (v - mu) / sigma)
+
+    def _fresh(self, name):
+        """``name``, or ``name_2``, ``name_3``, ... if a node, parameter or affine map has it."""
+        taken = ({n.out.name for n in self._nodes} | set(self._params) | set(self.states)
+                 | {prev(s).name for s in self.states})
+        return next(n for n in [name] + [f"{name}_{k}" for k in range(2, len(taken) + 3)]
+                    if n not in taken)
 
     def _make(self, name, expr):
         """A node the builder makes itself; shown as the expression it stands for."""
@@ -238,14 +298,17 @@ def _check_name(cell, name, what):
 
 def _check_expr(cell, node, allowed):
     for sub in sp.preorder_traversal(node.expr):
-        if isinstance(sub, sp.Function) and not is_activation(sub):
+        if (isinstance(sub, sp.Function) and not is_activation(sub)
+                and not isinstance(sub, ALLOWED + (mean,))):
             raise CellError(f"cell {cell.name!r}: unsupported function {sub.func.__name__!r} in "
-                            f"the equation of {node.out.name}; known activations: "
-                            f"{', '.join(sorted(REGISTRY))}")
+                            f"the equation of {node.out.name}; known: "
+                            f"{', '.join(sorted(REGISTRY) + sorted(FUNCTIONS))}, mean, "
+                            f"layer_norm")
         if isinstance(sub, sp.Pow) and not sub.exp.is_Rational:
             raise CellError(f"cell {cell.name!r}: power with a non-numeric exponent in the "
                             f"equation of {node.out.name}: {sub}")
-        if not isinstance(sub, (sp.Symbol, sp.Number, sp.Add, sp.Mul, sp.Pow, sp.Function)):
+        if not isinstance(sub, (sp.Symbol, sp.Number, sp.Add, sp.Mul, sp.Pow, sp.Function)
+                          + ALLOWED):
             raise CellError(f"cell {cell.name!r}: unsupported expression {sub} in the equation "
                             f"of {node.out.name}")
     for used in sorted(node.expr.free_symbols, key=lambda s: s.name):
@@ -255,6 +318,43 @@ def _check_expr(cell, node, allowed):
         if used not in allowed:
             raise CellError(f"cell {cell.name!r}: unknown symbol {used.name!r} in the equation "
                             f"of {node.out.name}")
+
+
+def _what(cell, node):
+    """A node as an error message names it."""
+    if isinstance(node, Affine):
+        return f"the output of the affine map {node.weight.name}"
+    if node.out.name in cell.made:
+        return f"a node symrnn made for {node.expr}"
+    return "an equation's target"
+
+
+def _scalars(cell):
+    """The names of the nodes of size 1: means, and what is computed from scalars alone."""
+    scalars = set()
+    for node in cell.nodes:
+        if isinstance(node, Affine):
+            continue
+        if isinstance(node.expr, mean) or (node.expr.free_symbols and all(
+                s.name in scalars for s in node.expr.free_symbols)):
+            scalars.add(node.out.name)
+    return frozenset(scalars)
+
+
+def _check_sizes(cell):
+    """States and what an affine map or a mean reads are H-vectors, not per-sample scalars."""
+    for node in cell.nodes:
+        if node.out.name in cell.states and node.out.name in cell.scalars:
+            raise CellError(f"cell {cell.name!r}: state {node.out.name!r} is computed from "
+                            f"per-sample scalars (means) alone, so has size 1, not H")
+        reads = node.inputs if isinstance(node, Affine) else (
+            node.expr.args if isinstance(node.expr, mean) else ())
+        for v in reads:
+            if v.name in cell.scalars:
+                what = (f"the affine map {node.weight.name}" if isinstance(node, Affine)
+                        else f"the mean in the equation of {node.out.name}")
+                raise CellError(f"cell {cell.name!r}: {what} reads {v.name}, a per-sample "
+                                f"scalar (size 1); it needs an H-vector")
 
 
 def _validate(cell):
@@ -267,7 +367,7 @@ def _validate(cell):
     names = [(INPUT, "input")] + [(s, "state") for s in cell.states]
     names += [(prev(s).name, "previous state") for s in cell.states]
     names += [(p, "parameter") for p in cell.params]
-    names += [(n.out.name, "node") for n in cell.nodes if n.out.name not in cell.states]
+    names += [(n.out.name, _what(cell, n)) for n in cell.nodes if n.out.name not in cell.states]
     seen = {}
     for name, what in names:
         _check_name(cell, name, what)

@@ -3,8 +3,10 @@
 For every node ``n`` (last first), its adjoint ``dn`` is the sum of what its consumers send back:
 
 - an elementwise consumer ``m = f(..., n, ...)`` sends ``(df/dn) dm``, where ``df/dn`` comes from
-  ``sympy.diff`` and the activation application is replaced by ``m`` itself, so the derivative is
-  written in cached forward values (``sigmoid' -> Gamma_f*(1 - Gamma_f)``);
+  ``sympy.diff`` and the application ``f(...)`` is replaced by ``m`` itself, so the derivative is
+  written in cached forward values (``sigmoid' -> Gamma_f*(1 - Gamma_f)``, ``exp' -> exp``); where
+  ``n`` is a per-sample scalar and ``m`` an H-vector, the contribution is summed over the units
+  (``unitsum``); a mean ``mu = mean(v)`` sends ``dmu / H`` (``reductions``);
 - an affine consumer ``z = W [v_1, ..., v_k] + b`` sends ``W_j^T dz`` to its j-th input (a
   ``Projection``), and contributes ``sum_t dz [v_1; ...; v_k]^T`` to ``dW``, ``sum_t dz`` to
   ``db``.
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .activations import is_activation
 from .cell import INPUT, Affine, Cell, Elementwise
+from .reductions import unitsum
 from .symbols import adjoint, next_adjoint, prev, sym
 
 DY = sym("dy")  # the gradient of the loss with respect to this step's output
@@ -103,6 +105,27 @@ def _by_name(symbols):
     return sorted(symbols, key=lambda s: s.name)
 
 
+def _partial(expr, v):
+    """``d expr / d v`` by ``sympy.diff``, every symbol taken as real (so ``|u|' = sign(u)``)."""
+    real = {s: sp.Dummy(s.name, real=True) for s in expr.free_symbols}
+    back = {r: s for s, r in real.items()}
+    return sp.diff(expr.xreplace(real), real[v]).xreplace(back)
+
+
+def _own(expr, node):
+    """``expr`` written in the node's own output where it holds the node's expression: ``f(u)``
+    becomes ``n`` (``exp' = exp``), and for ``n = b**p`` every ``b**q`` with q/p an integer
+    becomes ``n**(q/p)`` (``sqrt(u)' = 1/(2 n)``)."""
+    expr = expr.xreplace({node.expr: node.out})
+    if isinstance(node.expr, sp.Pow) and node.expr.exp.is_Rational:
+        base, p = node.expr.args
+
+        def mine(e):
+            return isinstance(e, sp.Pow) and e.base == base and (e.exp / p).is_Integer
+        expr = expr.replace(mine, lambda e: node.out ** (e.exp / p))
+    return expr
+
+
 def derive(cell: Cell) -> Derivation:
     terms = defaultdict(list)  # symbol -> elementwise terms of its adjoint
     projections = defaultdict(list)  # symbol -> projections into its adjoint
@@ -126,9 +149,11 @@ def derive(cell: Cell) -> Derivation:
             if node.bias is not None:
                 reductions[node.bias] = Reduction(node.bias, "bias", dn, node)
             continue
-        own = {node.expr: node.out} if is_activation(node.expr) else {}
         for v in _by_name(node.expr.free_symbols):
-            terms[v].append(sp.diff(node.expr, v).xreplace(own) * dn)
+            term = _own(_partial(node.expr, v), node) * dn
+            if cell.size(v) == 1 and cell.size(node.out) != 1:
+                term = unitsum(term)
+            terms[v].append(term)
 
     leaving = [prev(s) for s in cell.states] + [sym(INPUT)] + [sym(v) for v in cell.vectors]
     backward += [adjoint_of(v) for v in leaving]

@@ -122,6 +122,7 @@ class Plan:
     activates: bool  # some gates are activated into A
     step_loads: tuple[Statement, ...]  # previous states read at the top of a forward step
     kept: tuple[str, ...]  # per-step values kept for the backward in X_seq arrays
+    scalars: tuple[str, ...]  # the X_seq arrays of per-sample scalars: (T, B, 1), not (T, B, H)
     cache: tuple[str, ...]  # the keys of the cache, each also the name of its array
     loads: tuple[Statement, ...]  # at the top of a backward step
     derivatives: tuple[str, ...]  # G_block = act'(A_block), per activation: per block of steps
@@ -153,11 +154,13 @@ def _series(name, cell):
 
 def _gates(cell):
     """{affine map: its gate}, for the nodes ``n = act(z)`` applied directly to an affine map
-    (``Gamma_f = sigmoid(z_f)``); a state is kept in its own array, so it is no gate here."""
+    (``Gamma_f = sigmoid(z_f)``); a state is kept in its own array, and so is a value an affine map
+    reads (its series for dW), so neither is a gate here."""
     return {n.expr.args[0]: n for n in cell.nodes
             if not isinstance(n, Affine) and is_activation(n.expr)
             and isinstance(n.expr.args[0], sp.Symbol) and n.out.name not in cell.states
-            and any(a.out == n.expr.args[0] for a in cell.affines)}
+            and any(a.out == n.expr.args[0] for a in cell.affines)
+            and not any(n.out in a.inputs for a in cell.affines)}
 
 
 def _order(cell, gates):
@@ -261,9 +264,9 @@ def lower(derivation: Derivation) -> Plan:
     # A gate is plain when only its activation reads its pre-activation: then dz = dGamma act'.
     adjoints = {a.of: a for a in derivation.backward}
     plain = {k for k, gate in by_slot.items() if order[k].out not in read_by_others
-             and not adjoints[order[k].out].projections
+             and not adjoints[order[k].out].projections and entry(k).from_output
              and sp.expand(adjoints[order[k].out].expr
-                           - entry(k).grad(gate) * adjoint(gate.name)) == 0}
+                           - entry(k).grad(gate, None) * adjoint(gate.name)) == 0}
 
     # gates under one activation, adjacent and reading the same vectors: one ufunc call; adjacent
     # plain groups with a tanh form: one np.tanh call (the factor inside folded into the weights)
@@ -378,7 +381,8 @@ def lower(derivation: Derivation) -> Plan:
             vectors.append((a.of.name, a.out.name, code.doprint(expr)))
             continue
         if expr == 0:
-            expr = sp.Symbol("np.zeros((B, H), dtype=dtype)")
+            width = 1 if a.of.name in cell.scalars else "H"
+            expr = sp.Symbol(f"np.zeros((B, {width}), dtype=dtype)")
         store = None  # gate gradients go into dA, pre-activation gradients into dZ
         if a.of in direct and direct[a.of] in plain:
             store = "dA[:]" if cols(direct[a.of]) == ":" else view("dA", direct[a.of])
@@ -409,7 +413,7 @@ def lower(derivation: Derivation) -> Plan:
     for g in groups:
         if g[0] in plain:
             at = "" if span(g) == ":" else f"[:, :, {span(g)}]"
-            grad = entry(g[0]).grad(sym(f"A_block{at}"))
+            grad = entry(g[0]).grad(sym(f"A_block{at}"), None)
             derivatives.append(code.into(grad, f"G_block{at}")
                                or f"G_block[{at[1:-1] or ':'}] = {code.doprint(grad)}")
     first = next(a for a in order if sym(INPUT) in a.inputs)
@@ -433,6 +437,7 @@ def lower(derivation: Derivation) -> Plan:
         x_covers_all=len(x_products) == 1 and x_products[0].cols == ":",
         products=tuple(p for v in vectors_read if v != INPUT for p in products[v]),
         forward=tuple(forward), activates=bool(groups), step_loads=step_loads, kept=kept,
+        scalars=tuple(sequence(n) for n in kept if n in cell.scalars),
         cache=(INPUT,) + tuple(sequence(n) for n in cell.states + kept)
         + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if keep_A else ()),
         loads=tuple(loads), derivatives=tuple(derivatives), backward=tuple(backward),

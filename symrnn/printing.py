@@ -52,6 +52,15 @@ class CodePrinter(NumPyPrinter):
             text = f"{ufunc}({text}, {self._print(arg)})"
         return text
 
+    def _print_mean(self, expr):
+        return f"np.mean({self._print(expr.args[0])}, axis=-1, keepdims=True)"
+
+    def _print_unitsum(self, expr):
+        return f"np.sum({self._print(expr.args[0])}, axis=-1, keepdims=True)"
+
+    def _print_Heaviside(self, expr):  # Heaviside(0) = 1/2, SymPy's (activations: the kinks)
+        return f"np.heaviside({self._print(expr.args[0])}, 0.5)"
+
     def _print_matmul(self, expr):
         left, right = (self._print(a) for a in expr.args)
         return f"np.dot({left}, {right})"
@@ -65,6 +74,11 @@ class CodePrinter(NumPyPrinter):
             factors = expr.as_ordered_factors()
             if factors[0] == -1:
                 return None  # a sign folded into a product prints as a unary minus
+            divisors = [f for f in factors if isinstance(f, sp.Pow) and f.exp == -1]
+            if divisors and len(factors) > 1:  # u/v: np.divide(u, v), not u*v**(-1.0)
+                rest = sp.Mul(*(f for f in factors if f is not divisors[-1]))
+                return (f"np.divide({self._print(rest)}, {self._print(divisors[-1].base)}, "
+                        f"out={out})")
             rest = sp.Mul(*factors[:-1], evaluate=False) if len(factors) > 2 else factors[0]
             return f"np.multiply({self._print(rest)}, {self._print(factors[-1])}, out={out})"
         if isinstance(expr, sp.Add) and not any(isinstance(a, matmul) for a in expr.args):

@@ -7,8 +7,9 @@
     equations = ["Gamma_f = sigmoid(W_f[a_prev, x] + b_f + p_f * c_prev)", "..."]
 
 Each equation is read with ``ast.parse`` and walked through a whitelist (names, int/float literals,
-``+ - * / **``, unary ``+ -``, one-argument calls of registered activations, affine maps
-``W[v1, ...]``) into SymPy objects and ``CellBuilder`` calls. In a sum with exactly one affine
+``+ - * / **``, unary ``+ -``, calls of the registered activations, of SymPy's functions in
+``activations.FUNCTIONS`` (``exp``, ``log``, ``max(u, v)``, ...), of ``mean(v)`` and
+``layer_norm(v)`` / ``layer_norm(v, eps)``, affine maps ``W[v1, ...]``) into SymPy objects and ``CellBuilder`` calls. In a sum with exactly one affine
 term, a name that is nothing else (not x, a state, ``<state>_prev``, a param, an equation's
 target) is that affine map's bias: ``W_f[a_prev, x] + b_f``.
 """
@@ -23,8 +24,9 @@ from pathlib import Path
 
 import sympy as sp
 
-from .activations import REGISTRY
+from .activations import FUNCTIONS, REGISTRY
 from .cell import INPUT, Cell, CellBuilder, CellError
+from .reductions import layer_norm, mean
 from .symbols import sym
 
 KEYS = ("name", "input", "states", "params", "doc", "equations")
@@ -174,7 +176,8 @@ class _Walker:
     def free(self, name):
         """A name that is nothing else yet, so may only be a new parameter (a weight or bias)."""
         return not (name.startswith("_") or name == INPUT or name.endswith("_prev")
-                    or name in REGISTRY or name in self.states or name in self.params
+                    or name in REGISTRY or name in FUNCTIONS or name in ("mean", "layer_norm")
+                    or name in self.states or name in self.params
                     or name in self.targets)
 
     def expr(self, node):
@@ -244,6 +247,8 @@ class _Walker:
             return self.cell.prev(name[:-5])
         if name in REGISTRY:
             raise _Reject("an activation must be called with one argument", node)
+        if name in FUNCTIONS or name in ("mean", "layer_norm"):
+            raise _Reject(f"{name} is a function: call it, e.g. {name}(v)", node)
         if self.free(name):
             raise _Reject("undefined name (not x, a state, <state>_prev, a param, an equation's "
                           "target, nor the bias of the one affine map W[...] in its sum)", node)
@@ -259,12 +264,25 @@ class _Walker:
         return sp.Rational(str(value))
 
     def call(self, node):
-        if not (isinstance(node.func, ast.Name) and node.func.id in REGISTRY):
-            raise _Reject(f"only registered activations can be called "
-                          f"({', '.join(sorted(REGISTRY))})", node.func)
-        if node.keywords or len(node.args) != 1 or isinstance(node.args[0], ast.Starred):
-            raise _Reject("an activation takes exactly one positional argument", node)
-        return REGISTRY[node.func.id].function(self.expr(node.args[0]))
+        known = {**{name: (entry.function, 1) for name, entry in REGISTRY.items()},
+                 **{name: (function, nargs) for name, (function, nargs, _) in FUNCTIONS.items()},
+                 "mean": (mean, 1), "layer_norm": (layer_norm, (1, 2))}
+        if not (isinstance(node.func, ast.Name) and node.func.id in known):
+            raise _Reject(f"only these functions can be called ({', '.join(sorted(known))})",
+                          node.func)
+        function, nargs = known[node.func.id]
+        counts = nargs if isinstance(nargs, tuple) else (nargs,)
+        if (node.keywords or len(node.args) not in counts
+                or any(isinstance(a, ast.Starred) for a in node.args)):
+            words = {1: "one", 2: "two"}
+            how = " or ".join(words[n] for n in counts)
+            raise _Reject(f"{node.func.id} takes {'exactly ' if len(counts) == 1 else ''}{how} "
+                          f"positional argument{'s' if counts != (1,) else ''}", node)
+        args = [self.expr(a) for a in node.args]
+        if function is layer_norm and len(args) == 2 and not (args[1].is_Rational
+                                                              and args[1] > 0):
+            raise _Reject("layer_norm's eps must be a positive number", node.args[1])
+        return function(*args)
 
     def affine(self, node):
         if not isinstance(node.value, ast.Name):

@@ -98,16 +98,16 @@ def test_float_literals_become_exact_rationals():
 # --------------------------------------------------------------------------------------------
 
 PAYLOADS = [  # (payload, what the message says); MARKER becomes an absolute path in tmp_path
-    ("__import__('os').system('touch MARKER')", "only registered activations can be called"),
-    ("open('MARKER', 'w')", "only registered activations can be called"),
-    ("sigmoid(__import__('os').system('touch MARKER'))", "only registered activations"),
-    ("W[open('MARKER', 'w')]", "only registered activations can be called"),
-    ("eval('1')", "only registered activations can be called"),
-    ("eval(\"open('MARKER', 'w')\")", "only registered activations can be called"),
-    ("exec(\"open('MARKER', 'w')\")", "only registered activations can be called"),
+    ("__import__('os').system('touch MARKER')", "only these functions can be called"),
+    ("open('MARKER', 'w')", "only these functions can be called"),
+    ("sigmoid(__import__('os').system('touch MARKER'))", "only these functions"),
+    ("W[open('MARKER', 'w')]", "only these functions can be called"),
+    ("eval('1')", "only these functions can be called"),
+    ("eval(\"open('MARKER', 'w')\")", "only these functions can be called"),
+    ("exec(\"open('MARKER', 'w')\")", "only these functions can be called"),
     ("x.__class__", "attribute access is not allowed"),
     ("W[a_prev].__dict__", "attribute access is not allowed"),
-    ("(lambda: 0)()", "only registered activations can be called"),
+    ("(lambda: 0)()", "only these functions can be called"),
     ("(lambda: 0)", "a lambda is not allowed"),
     ("[i for i in x]", "a comprehension is not allowed"),
     ("(i for i in x)", "a generator is not allowed"),
@@ -183,7 +183,7 @@ def test_parsing_evaluates_no_text(monkeypatch):
     monkeypatch.setattr(sympy_parser, "parse_expr", forbidden)
     for path in sorted(SPECS.glob("*.toml")):
         assert load_spec(path).name == path.stem
-    with pytest.raises(CellError, match="only registered activations"):
+    with pytest.raises(CellError, match="only these functions"):
         parse_spec(HEADER + '  "z = eval(\'1\')",\n]')
     with pytest.raises(AssertionError, match="text evaluated"):  # the patch is in force
         eval("1")
@@ -208,7 +208,9 @@ def test_spec_module_calls_nothing_that_evaluates_text():
 # --------------------------------------------------------------------------------------------
 
 H_ERRORS = [  # (equation, message expected after "FILE:5: ")
-    ("z = swish(W_z[a_prev, x] + b_z)", "only registered activations can be called ("),
+    ("z = swish(W_z[a_prev, x] + b_z)", "only these functions can be called ("),
+    ("z = tanh(W_z[a_prev, x] + b_z) + max(a_prev)", "max takes exactly two positional arguments"),
+    ("z = tanh(layer_norm(W_z[a_prev, x], -1))", "layer_norm's eps must be a positive number"),
     ("z = tanh(W_x[x] + W_h[a_prev] + b)", "undefined name 'b' cannot be a bias: its sum has 2 "
                                            "affine terms"),
     ("z = tanh(W_z[a_prev, x] + b_z) + c0", "undefined name 'c0' cannot be a bias: its sum has "
@@ -241,7 +243,7 @@ def test_equation_errors_name_file_line_and_piece(tmp_path, equation, says):
 
 def test_unknown_activation_message():
     message = _error(HEADER + '  "z = swish(W_z[a_prev, x] + b_z)",\n]', "cell.toml")
-    assert message.startswith("cell.toml:5: only registered activations can be called (")
+    assert message.startswith("cell.toml:5: only these functions can be called (")
     assert "sigmoid" in message and "tanh" in message and message.endswith("): swish")
 
 
@@ -339,8 +341,8 @@ def test_spec_level_errors(text, says):
 
 
 def test_default_filename_and_missing_file(tmp_path):
-    assert _error(HEADER + '  "z = open(1)",\n]', "<spec>").startswith("<spec>:5: only registered")
-    with pytest.raises(CellError, match=r"^<spec>:5: only registered activations can be called"):
+    assert _error(HEADER + '  "z = open(1)",\n]', "<spec>").startswith("<spec>:5: only these functions")
+    with pytest.raises(CellError, match=r"^<spec>:5: only these functions can be called"):
         parse_spec(HEADER + '  "z = open(1)",\n]')
     missing = tmp_path / "missing.toml"
     assert _error(missing).startswith(f"{missing}: cannot read the spec")
