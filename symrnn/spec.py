@@ -9,7 +9,8 @@
 Each equation is read with ``ast.parse`` and walked through a whitelist (names, int/float literals,
 ``+ - * / **``, unary ``+ -``, calls of the registered activations, of SymPy's functions in
 ``activations.FUNCTIONS`` (``exp``, ``log``, ``max(u, v)``, ...), of ``mean(v)`` and
-``layer_norm(v)`` / ``layer_norm(v, eps)``, affine maps ``W[v1, ...]``) into SymPy objects and ``CellBuilder`` calls. In a sum with exactly one affine
+``layer_norm(v)`` / ``layer_norm(v, eps)``, affine maps ``W[v1, ...]``) into SymPy objects and
+``CellBuilder`` calls. In a sum with exactly one affine
 term, a name that is nothing else (not x, a state, ``<state>_prev``, a param, an equation's
 target) is that affine map's bias: ``W_f[a_prev, x] + b_f``.
 """
