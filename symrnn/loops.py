@@ -29,7 +29,8 @@ from .cell import INPUT, Affine
 from .derive import DY, Derivation
 from .lower import Plan, _gates, _order, _slice
 from .printing import CodePrinter, ShapePrinter
-from .symbols import adjoint, next_adjoint, prev, sequence
+from .reductions import UNITS, mean, unitsum
+from .symbols import adjoint, next_adjoint, prev, sequence, sym
 
 H = sp.Symbol("H")
 _J = sp.Symbol("j")
@@ -55,7 +56,7 @@ class Gemm:
 @dataclass(frozen=True)
 class Loop:
     """``for b``: ``views``; ``for j``: ``loads``, then ``lines`` (each ``target = code``, or a
-    comment: the equation of the line after it).
+    comment: the equation of the line after it); then ``ends``, per b.
 
     A value stored in a slot of a wide array (``A_seq[t, b, H:2*H]``) is written through a
     one-unit-wide view of it per ``b`` (``Gamma_u_row``): written at ``[b, H + j]``, LLVM cannot
@@ -64,6 +65,7 @@ class Loop:
     views: tuple[str, ...]
     loads: tuple[str, ...]
     lines: tuple[str, ...]
+    ends: tuple[str, ...] = ()  # per b, after the loop over j: the sums over the units stored
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class Loops:
     backward_scratch: tuple[tuple[str, str], ...]
     carries: tuple[tuple[str, str, str], ...]  # (state, dX_next buffer, dX_prev buffer)
     x_buffers: tuple[tuple[str, str, int], ...]  # (name, product matrix, first slot)
+    functions: tuple[str, ...] = ()  # of exp, log, log1p: those the kernels call (as _exp, ...)
 
     @staticmethod
     def numbers(phases):
@@ -95,6 +98,22 @@ class ScalarPrinter(CodePrinter):
                 return f"{name}({self._print(expr.args[0])})"
             return self._print(_real(entry.numpy(expr.args[0])))
         return super()._print(expr, **kwargs)
+
+    def parenthesize(self, item, level, strict=False):
+        """An activation printed in its NumPy form has that form's precedence
+        (``sigmoid(z)`` is a sum: ``dz*(real(1/2)*_tanh(...) + real(1/2))``)."""
+        if is_activation(item) and lookup(item.func).numpy is not None:
+            item = _real(lookup(item.func).numpy(item.args[0]))
+        return super().parenthesize(item, level, strict)
+
+    def _print_exp(self, expr):  # float32: symrnn.approx's, which vectorises
+        return f"_exp({self._print(expr.args[0])})"
+
+    def _print_log(self, expr):
+        return f"_log({self._print(expr.args[0])})"
+
+    def _print_log1p(self, expr):
+        return f"_log1p({self._print(expr.args[0])})"
 
     def _print_tanh(self, expr):  # SymPy's own, in a registry NumPy form (sigmoid's)
         return f"_tanh({self._print(expr.args[0])})"
@@ -123,6 +142,23 @@ class ScalarPrinter(CodePrinter):
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
 
+    def _print_Mul(self, expr):
+        """A product with a denominator of power 2 or more: ``u/(v*v)`` (a power prints as a
+        product, which the denominator must enclose)."""
+        num, den = [], []
+        for f in expr.as_ordered_factors():
+            if isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp < -1:
+                den.append(sp.Pow(f.base, -f.exp, evaluate=False))
+            else:
+                num.append(f)
+        if not den:
+            return super()._print_Mul(expr)
+        top = sp.Mul(*num, evaluate=False) if len(num) > 1 else (num[0] if num else None)
+        bottom = sp.Mul(*den, evaluate=False) if len(den) > 1 else den[0]
+        text = "real(1)" if top is None else self.parenthesize(
+            top, sp.printing.precedence.PRECEDENCE["Mul"])
+        return f"{text}/({self._print(bottom)})"
+
     def _fold(self, ufunc, args):
         name = {"np.maximum": "max", "np.minimum": "min"}[ufunc]
         text = self._print(args[0])
@@ -132,6 +168,17 @@ class ScalarPrinter(CodePrinter):
 
     def _print_positive(self, expr):
         return f"real({self._print(expr.args[0])} > real(0))"
+
+    def _print_Heaviside(self, expr):  # Heaviside(0) = 1/2 (activations: the kinks)
+        arg = self._print(expr.args[0])
+        return f"(real({arg} > real(0)) + real({arg} >= real(0)))*real(1/2)"
+
+    def _print_sign(self, expr):
+        arg = self._print(expr.args[0])
+        return f"(real({arg} > real(0)) - real({arg} < real(0)))"
+
+    def _print_Symbol(self, expr):
+        return "real(H)" if expr == UNITS else super()._print_Symbol(expr)
 
 
 def _real(expr):
@@ -165,6 +212,7 @@ class _Line:
     stores: sp.Symbol | None  # the symbol it writes to its home (the cache, a carried buffer)
     note: str | None  # the equation it computes, a comment above it
     arrays: frozenset  # the arrays its text indexes (its loads are counted apart)
+    total: str | None = None  # a sum over the units: ``text`` adds to it; its value, per b
 
 
 class _Step:
@@ -173,7 +221,7 @@ class _Step:
     output it reads (``after``: the number of products it waits for)."""
 
     def __init__(self):
-        self.gemms = []
+        self.gemms = []  # a Gemm, or None: a loop boundary after a sum over the units
         self.lines = []  # _Line
 
     def gemm(self, gemm):
@@ -181,10 +229,18 @@ class _Step:
         return len(self.gemms)  # lines reading its output wait for this many products
 
     def line(self, text, reads=frozenset(), defines=None, after=0, view=None, stores=None,
-             note=None, arrays=()):
+             note=None, arrays=(), total=None):
         """A ``_Line`` (its fields say what each argument is)."""
-        self.lines.append(_Line(text, frozenset(reads), defines, after, view, stores, note,
-                                frozenset(arrays)))
+        self.lines.append(_Line(text, frozenset(reads) - {UNITS}, defines, after, view, stores,
+                                note, frozenset(arrays), total))
+
+    def sum_over_units(self, symbol, code, reads, scale="", note=None):
+        """``symbol = sum_j code`` (times ``scale``): accumulated in the loop that has what
+        ``code`` reads, ready for the loops after the boundary it adds (its number returned)."""
+        ready = len(self.gemms) + 1
+        self.line(f"{symbol.name}_total += {code}", reads, symbol, ready, note=note,
+                  total=f"{symbol.name}_total{scale}")
+        return self.gemm(None)
 
     def finish(self, outside, home):
         """The phases: loop 0, product 1, loop 1, ...; empty loops left out, and a loop that
@@ -193,10 +249,11 @@ class _Step:
         from ``outside``. ``home(s, False)``: where s would be kept, without claiming a buffer."""
         phase_of, by_phase = {}, [[] for _ in range(len(self.gemms) + 1)]
         for line in self.lines:
-            at = max([line.after] + [phase_of[s] for s in line.reads if s in phase_of])
+            waits = line.after if line.total is None else 0  # a sum waits for its reads alone
+            at = max([waits] + [phase_of[s] for s in line.reads if s in phase_of])
             by_phase[at].append(line)
             if line.defines is not None and line.defines not in phase_of:
-                phase_of[line.defines] = at
+                phase_of[line.defines] = at if line.total is None else line.after
 
         def arrays(cut, read_later):
             """The arrays a loop of these lines touches: its own, its loads, and the homes of
@@ -230,10 +287,19 @@ class _Step:
                     break
             slots += [(at, c) for c in loops]
         owner, placed, views, stored = {}, [[] for _ in slots], [[] for _ in slots], set()
+        ends = [[] for _ in slots]
         for i, (_, lines) in enumerate(slots):
             for line in lines:
                 if line.note is not None:
                     placed[i].append((f"# {line.note}", set(), None))
+                if line.total is not None:  # a sum: started per b, stored after the units
+                    name = line.text.split(" += ")[0]
+                    views[i].append(f"{name} = real(0)")
+                    ends[i].append(f"{home(line.defines)} = {line.total}")
+                    stored.add((line.defines, i))
+                    placed[i].append((line.text, line.reads, None))
+                    owner[line.defines] = i
+                    continue
                 placed[i].append((line.text, line.reads, line.defines))
                 if line.view is not None and line.view not in views[i]:
                     views[i].append(line.view)
@@ -258,11 +324,11 @@ class _Step:
             loads.append(mine)
         phases = []
         for i, (at, _) in enumerate(slots):
-            if at and (i == 0 or slots[i - 1][0] != at):
+            if at and (i == 0 or slots[i - 1][0] != at) and self.gemms[at - 1] is not None:
                 phases.append(self.gemms[at - 1])
             if placed[i]:
                 phases.append(Loop(tuple(views[i]), tuple(loads[i]),
-                                   tuple(text for text, _, _ in placed[i])))
+                                   tuple(text for text, _, _ in placed[i]), tuple(ends[i])))
         return tuple(phases)
 
 
@@ -293,6 +359,11 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
     def slots(product):
         return range(product.first, product.first + len(product.parts))
 
+    per_sample = set(cell.scalars) | {adjoint(n).name for n in cell.scalars}
+
+    def unit(s):  # the index of unit j of s: 0 for a per-sample scalar
+        return "0" if s.name in per_sample else "j"
+
     def cached(s):
         """Where forward keeps s for the backward (or None)."""
         if s in direct:
@@ -302,7 +373,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         if s.name in states:
             return f"{sequence(s.name)}[t + 1, b, j]"
         if s.name in kept:
-            return f"{sequence(s.name)}[t, b, j]"
+            return f"{sequence(s.name)}[t, b, {unit(s)}]"
         for state in cell.states:
             if s == prev(state):
                 return f"{sequence(state)}[t, b, j]"
@@ -312,8 +383,8 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         where = cached(s)
         if where is None:
             if register:
-                scratch[f"{s.name}_buf"] = "H"
-            where = f"{s.name}_buf[b, j]"
+                scratch[f"{s.name}_buf"] = "1" if unit(s) == "0" else "H"
+            where = f"{s.name}_buf[b, {unit(s)}]"
         return where
 
     def outside(s):
@@ -361,6 +432,10 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                       defines=node.out, arrays=[a for a, _ in terms],
                       after=max([waits[p.matrix] for p in plan.products if k in slots(p)],
                                 default=0))
+        elif isinstance(node.expr, mean):
+            (v,) = node.expr.args
+            step.sum_over_units(node.out, v.name, {v}, " / real(H)", notes.get(node.out.name))
+            continue  # stored where it is kept once the sum is complete
         else:
             step.line(f"{node.out.name} = {code.doprint(node.expr)}",
                       node.expr.free_symbols, node.out, note=notes.get(node.out.name))
@@ -396,14 +471,21 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             after = step.gemm(Gemm(left, p.matrix, "Q_" + name))
         else:
             qs = [f"Q_{p.matrix[len('fused_'):]}" for p in products]
-            text = " + ".join(([code.doprint(a.expr)] if a.expr != 0 else [])
+            expr = a.expr
+            for k, total in enumerate(sorted(a.expr.atoms(unitsum), key=sp.default_sort_key)):
+                name = sym(f"{a.out.name}_sum" + (str(k + 1) if k else ""))
+                per_sample.add(name.name)
+                after = max(after, step.sum_over_units(name, code.doprint(total.args[0]),
+                                                       total.args[0].free_symbols))
+                expr = expr.xreplace({total: name})
+            text = " + ".join(([code.doprint(expr)] if expr != 0 else [])
                               + [f"{q}[b, j]" for q in qs])
             text = text or "real(0)"
             if a.of.name in cell.vectors:
-                step.line(f"grad_{a.of.name}[j] += {text}", a.expr.free_symbols, after=after,
+                step.line(f"grad_{a.of.name}[j] += {text}", expr.free_symbols, after=after,
                           arrays=[f"grad_{a.of.name}", *qs])
                 continue
-            step.line(f"{a.out.name} = {text}", a.expr.free_symbols, a.out, after,
+            step.line(f"{a.out.name} = {text}", expr.free_symbols, a.out, after,
                       note=notes.get(a.out.name), arrays=qs)
             if a.of in slot_of:
                 step.line(f"{a.out.name}_row[j] = {a.out.name}", {a.out},
@@ -419,8 +501,8 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         if s in dz_slot:  # dz_f: its column of dZ
             return f"dZ_seq[t - t0, b, {col(dz_slot[s])}]"
         if register:
-            bscratch[f"{s.name}_buf"] = "H"
-        return f"{s.name}_buf[b, j]"
+            bscratch[f"{s.name}_buf"] = "1" if unit(s) == "0" else "H"
+        return f"{s.name}_buf[b, {unit(s)}]"
 
     backward = step.finish(outside, home_backward)
 
@@ -439,8 +521,11 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                      + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if plan.activates else ())
                      + ("dZ_seq",) + tuple(n for c in carries for n in c[1:])
                      + tuple(sorted(bscratch)))
+    lines = [line for p in forward + backward if isinstance(p, Loop)
+             for line in p.views + p.lines + p.ends]
+    functions = tuple(f for f in ("exp", "log", "log1p") if any(f"_{f}(" in x for x in lines))
     return Loops(forward, backward, forward_args, backward_args, tuple(sorted(scratch.items())),
-                 tuple(sorted(bscratch.items())), carries, x_buffers)
+                 tuple(sorted(bscratch.items())), carries, x_buffers, functions)
 
 
 __all__ = ["Gemm", "Loop", "Loops", "loops"]
