@@ -231,6 +231,8 @@ class CellBuilder:
         if not isinstance(v, sp.Symbol):
             v = self._make(self._fresh(f"{lhs}_in"), v)
         label = v.name[2:] if v.name.startswith("z_") else v.name
+        if label != v.name and label in self.states:  # W_c's z_c beside a state c: mu_z_c
+            label = v.name
         mu = self.let(self._fresh(f"mu_{label}"), mean(v))
         sigma = self.let(self._fresh(f"sigma_{label}"), sp.sqrt(mean((v - mu) ** 2) + eps))
         hat = f"zhat_{label}" if v.name.startswith("z_") else f"{v.name}_hat"

@@ -1,6 +1,7 @@
 """Printers for the derivation in the seed's notation: LaTeX (``LatexPrinter``) and Unicode text
 (``StrPrinter``), each a subclass with one ``_print_X`` per display object of ``notation``."""
 
+import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pretty.pretty_symbology import pretty_symbol
@@ -8,6 +9,7 @@ from sympy.printing.str import StrPrinter
 
 from .activations import is_activation, lookup
 from .notation import WHOLE, Delta, OutputGrad
+from .reductions import UNITS
 
 MODIFIERS = ("tilde", "hat", "bar", "dot")  # c_tilde is c with a tilde, as SymPy's ctilde
 
@@ -23,6 +25,31 @@ def _ordered_factors(expr):
     coeff, factors = expr.as_coeff_mul()
     grads = [f for f in factors if isinstance(f, (Delta, OutputGrad))]
     return coeff, grads + [f for f in factors if f not in grads]
+
+
+def _fraction(expr):
+    """``(coefficient, numerator factors, denominator factors)``: a factor with a negative
+    exponent goes below the line with its exponent made positive (``a / sigma^2``)."""
+    coeff, factors = _ordered_factors(expr)
+    below = [f for f in factors if isinstance(f, sp.Pow) and f.exp.is_negative]
+    above = [f for f in factors if f not in below]
+    below = [sp.Pow(f.base, -f.exp) for f in below]
+    return coeff, above, sorted(below, key=lambda f: f != UNITS)  # H first: 2 H σ
+
+
+def _below(printer, coeff, below, odot):
+    """The denominator: the number and H as a scalar prefix (``2 H``), then the vectors."""
+    prefix = ([str(coeff.q)] if coeff.q != 1 else []) + ["H" for f in below if f == UNITS]
+    vectors = [printer.parenthesize(f, PRECEDENCE["Mul"]) for f in below if f != UNITS]
+    return " ".join(prefix + ([odot.strip() and odot.join(vectors)] if vectors else []))
+
+
+def _power_of_ten(number):
+    """k where ``number`` is 10^-k (eps = 1e-5 prints as 10^{-5}), else None."""
+    if number.is_Rational and number.p == 1 and number.q > 1:
+        k = len(str(number.q)) - 1
+        return k if number.q == 10**k else None
+    return None
 
 
 STEP = {-1: "t-1", 0: "t", 1: "t+1"}
@@ -88,11 +115,35 @@ class SeedLatexPrinter(LatexPrinter):
         return rf"\partial \mathcal{{L}} / \partial {self._print(expr.args[0])}"
 
     def _print_Mul(self, expr):
-        coeff, factors = _ordered_factors(expr)
+        coeff, factors, below = _fraction(expr)
         if coeff < 0:
             return "- " + self._print_Mul(-expr)
+        odot = r" \odot "
+        if below:  # a fraction: elementwise products above and below the line
+            top = odot.join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
+            top = f"{coeff.p} {top}".strip() if coeff.p != 1 else (top or "1")
+            return rf"\frac{{{top}}}{{{_below(self, coeff, below, odot)}}}"
         body = r" \odot ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
         return body if coeff == 1 else f"{self._print(coeff)} {body}"
+
+    def _print_Pow(self, expr, exp=None):
+        if expr.exp.is_negative and expr.exp.is_Rational:
+            return self._print_Mul(expr)  # 1/x, as a fraction
+        return super()._print_Pow(expr)
+
+    def _print_Rational(self, expr):
+        k = _power_of_ten(expr)
+        return f"10^{{-{k}}}" if k else super()._print_Rational(expr)
+
+    def _print_exp(self, expr, exp=None):
+        text = rf"\exp\left({self._print(expr.args[0])}\right)"
+        return rf"{text}^{{{exp}}}" if exp else text
+
+    def _print_mean(self, expr, exp=None):
+        return rf"\frac{{1}}{{H}} \sum_{{j}} \left[{self._print(expr.args[0])}\right]_{{j}}"
+
+    def _print_unitsum(self, expr, exp=None):
+        return rf"\sum_{{j}} \left[{self._print(expr.args[0])}\right]_{{j}}"
 
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -115,6 +166,8 @@ class SeedTextPrinter(StrPrinter):
         return super()._print(expr, **kwargs)
 
     def _print_Pow(self, expr, rational=False):
+        if expr.exp.is_negative and expr.exp.is_Rational:
+            return self._print_Mul(expr)  # 1/x, as a fraction
         if not (expr.exp.is_Integer and expr.exp > 0):
             return super()._print_Pow(expr, rational)
         exp = str(expr.exp).translate(SUPERSCRIPT)
@@ -163,11 +216,35 @@ class SeedTextPrinter(StrPrinter):
         return f"∂ℒ/∂{self._print(expr.args[0])}"
 
     def _print_Mul(self, expr):
-        coeff, factors = _ordered_factors(expr)
+        coeff, factors, below = _fraction(expr)
         if coeff < 0:
             return "-" + self._print_Mul(-expr)
         body = " ⊙ ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
-        return body if coeff == 1 else f"{self._print(coeff)} {body}"
+        if coeff.p != 1 or not below:
+            body = (body if coeff.p == 1 else f"{coeff.p} {body}".strip()) if below else (
+                body if coeff == 1 else f"{self._print(coeff)} {body}")
+        if not below:
+            return body
+        text = _below(self, coeff, below, " ⊙ ")
+        return f"{body or '1'} / {text if len(below) + (coeff.q != 1) == 1 else '(' + text + ')'}"
+
+    def _print_mean(self, expr):
+        return f"(1/H) Σ_j [{self._print(expr.args[0])}]_j"
+
+    def _print_unitsum(self, expr):
+        return f"Σ_j [{self._print(expr.args[0])}]_j"
+
+    def _print_Abs(self, expr):
+        return f"|{self._print(expr.args[0])}|"
+
+    def _print_Max(self, expr):
+        return f"max({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Min(self, expr):
+        return f"min({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Heaviside(self, expr):
+        return f"θ({self._print(expr.args[0])})"
 
 
 def latex(expr):

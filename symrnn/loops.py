@@ -56,7 +56,8 @@ class Gemm:
 @dataclass(frozen=True)
 class Loop:
     """``for b``: ``views``; ``for j``: ``loads``, then ``lines`` (each ``target = code``, or a
-    comment: the equation of the line after it); then ``ends``, per b.
+    comment: the equation of the line after it); ``starts`` and ``ends``: per b, before and after
+    the loop over j (a sum over the units begun at 0, and stored where it is kept).
 
     A value stored in a slot of a wide array (``A_seq[t, b, H:2*H]``) is written through a
     one-unit-wide view of it per ``b`` (``Gamma_u_row``): written at ``[b, H + j]``, LLVM cannot
@@ -65,7 +66,9 @@ class Loop:
     views: tuple[str, ...]
     loads: tuple[str, ...]
     lines: tuple[str, ...]
+    starts: tuple[str, ...] = ()  # per b, before the loop over j: the sums over the units begun
     ends: tuple[str, ...] = ()  # per b, after the loop over j: the sums over the units stored
+    per_sample: bool = False  # every line computes a per-sample scalar: no loop over j
 
 
 @dataclass(frozen=True)
@@ -242,11 +245,12 @@ class _Step:
                   total=f"{symbol.name}_total{scale}")
         return self.gemm(None)
 
-    def finish(self, outside, home):
+    def finish(self, outside, home, scalar):
         """The phases: loop 0, product 1, loop 1, ...; empty loops left out, and a loop that
         would touch more than MAX_ARRAYS arrays cut in several. A value defined by an earlier loop
         of the step is stored at its ``home`` there and loaded from it; any other value is loaded
-        from ``outside``. ``home(s, False)``: where s would be kept, without claiming a buffer."""
+        from ``outside``. ``home(s, False)``: where s would be kept, without claiming a buffer.
+        ``scalar(s)``: whether s is a per-sample scalar (a loop of those alone runs once per b)."""
         phase_of, by_phase = {}, [[] for _ in range(len(self.gemms) + 1)]
         for line in self.lines:
             waits = line.after if line.total is None else 0  # a sum waits for its reads alone
@@ -287,14 +291,14 @@ class _Step:
                     break
             slots += [(at, c) for c in loops]
         owner, placed, views, stored = {}, [[] for _ in slots], [[] for _ in slots], set()
-        ends = [[] for _ in slots]
+        starts, ends = [[] for _ in slots], [[] for _ in slots]
         for i, (_, lines) in enumerate(slots):
             for line in lines:
                 if line.note is not None:
                     placed[i].append((f"# {line.note}", set(), None))
                 if line.total is not None:  # a sum: started per b, stored after the units
                     name = line.text.split(" += ")[0]
-                    views[i].append(f"{name} = real(0)")
+                    starts[i].append(f"{name} = real(0)")
                     ends[i].append(f"{home(line.defines)} = {line.total}")
                     stored.add((line.defines, i))
                     placed[i].append((line.text, line.reads, None))
@@ -327,8 +331,11 @@ class _Step:
             if at and (i == 0 or slots[i - 1][0] != at) and self.gemms[at - 1] is not None:
                 phases.append(self.gemms[at - 1])
             if placed[i]:
+                once = not starts[i] and all((d is None or scalar(d)) and all(map(scalar, reads))
+                                             for _, reads, d in placed[i])
                 phases.append(Loop(tuple(views[i]), tuple(loads[i]),
-                                   tuple(text for text, _, _ in placed[i]), tuple(ends[i])))
+                                   tuple(text for text, _, _ in placed[i]), tuple(starts[i]),
+                                   tuple(ends[i]), once))
         return tuple(phases)
 
 
@@ -448,7 +455,10 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         elif cached(node.out) is not None:
             step.line(f"{cached(node.out)} = {node.out.name}", {node.out}, stores=node.out,
                       arrays=[_array(cached(node.out))])
-    forward = step.finish(outside, home)
+    def scalar(s):
+        return unit(s) == "0"
+
+    forward = step.finish(outside, home, scalar)
 
     # ---- backward ----
     carries = tuple((s, f"d{s}_next_buf", f"d{s}_prev_buf") for s in cell.states)
@@ -504,7 +514,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             bscratch[f"{s.name}_buf"] = "1" if unit(s) == "0" else "H"
         return f"{s.name}_buf[b, {unit(s)}]"
 
-    backward = step.finish(outside, home_backward)
+    backward = step.finish(outside, home_backward, scalar)
 
     forward_args = (tuple(b[0] for b in x_buffers) + (("bias",) if plan.biases else ())
                     + tuple(f"{p.matrix}_T" for p in plan.products)
@@ -522,7 +532,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                      + ("dZ_seq",) + tuple(n for c in carries for n in c[1:])
                      + tuple(sorted(bscratch)))
     lines = [line for p in forward + backward if isinstance(p, Loop)
-             for line in p.views + p.lines + p.ends]
+             for line in p.views + p.lines + p.starts + p.ends]
     functions = tuple(f for f in ("exp", "log", "log1p") if any(f"_{f}(" in x for x in lines))
     return Loops(forward, backward, forward_args, backward_args, tuple(sorted(scratch.items())),
                  tuple(sorted(bscratch.items())), carries, x_buffers, functions)

@@ -128,6 +128,7 @@ class Plan:
     derivatives: tuple[str, ...]  # G_block = act'(A_block), per activation: per block of steps
     backward: tuple[Statement, ...]  # inside the loop, in order
     vectors: tuple[tuple[str, str, str], ...]  # (p, dp, the per-step contribution to dp)
+    vectors_read: tuple[str, ...]  # the elementwise parameters the backward reads
     carries: tuple[tuple[str, str, str], ...]  # (a, da_next, da_prev) for every state
     grads: tuple[tuple[str, str], ...]  # (param, gradient variable)
 
@@ -381,8 +382,8 @@ def lower(derivation: Derivation) -> Plan:
             vectors.append((a.of.name, a.out.name, code.doprint(expr)))
             continue
         if expr == 0:
-            width = 1 if a.of.name in cell.scalars else "H"
-            expr = sp.Symbol(f"np.zeros((B, {width}), dtype=dtype)")
+            size = 1 if a.of.name in cell.scalars else "H"
+            expr = sp.Symbol(f"np.zeros((B, {size}), dtype=dtype)")
         store = None  # gate gradients go into dA, pre-activation gradients into dZ
         if a.of in direct and direct[a.of] in plain:
             store = "dA[:]" if cols(direct[a.of]) == ":" else view("dA", direct[a.of])
@@ -441,7 +442,7 @@ def lower(derivation: Derivation) -> Plan:
         cache=(INPUT,) + tuple(sequence(n) for n in cell.states + kept)
         + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if keep_A else ()),
         loads=tuple(loads), derivatives=tuple(derivatives), backward=tuple(backward),
-        vectors=tuple(vectors),
+        vectors=tuple(vectors), vectors_read=tuple(v for v in cell.vectors if sym(v) in used),
         carries=tuple((s, next_adjoint(s).name, adjoint(prev(s).name).name) for s in cell.states),
         grads=tuple((r.param.name, adjoint(r.param.name).name) for r in derivation.reductions))
     _check_names(plan, cell)

@@ -11,15 +11,18 @@ its expression with the activations as PyTorch's own functions.
 """
 
 import numpy as np
+import sympy as sp
 import torch
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
-from .activations import is_activation, lookup
+from .activations import FUNCTIONS, is_activation, lookup
 from .cell import Affine
 
 
 class TorchPrinter(PythonCodePrinter):
-    """Elementwise expressions over tensors: activations as PyTorch functions."""
+    """Elementwise expressions over tensors: activations and SymPy's functions as PyTorch's own
+    (their code is in the registry, ``activations``), a mean over the units as ``.mean(-1)``."""
 
     def _print(self, expr, **kwargs):
         if is_activation(expr):
@@ -28,7 +31,34 @@ class TorchPrinter(PythonCodePrinter):
                 raise ValueError(f"no PyTorch function for the activation {entry.name!r} (give "
                                  f"it one: activation(..., torch=...) in symrnn.activations)")
             return entry.torch.format(self._print(expr.args[0]))
+        torch_code = TORCH.get(type(expr))
+        if torch_code is not None and not isinstance(expr, (sp.Max, sp.Min)):
+            return torch_code.format(*(self._print(a) for a in expr.args))
         return super()._print(expr, **kwargs)
+
+    def _print_mean(self, expr):
+        return f"{self.parenthesize(expr.args[0], PRECEDENCE['Atom'])}.mean(-1, keepdim=True)"
+
+    def _print_Pow(self, expr, rational=False):
+        return self._hprint_Pow(expr, rational=rational, sqrt="torch.sqrt")
+
+    def _print_Max(self, expr):
+        return self._fold(expr, "maximum", "min")
+
+    def _print_Min(self, expr):
+        return self._fold(expr, "minimum", "max")
+
+    def _fold(self, expr, function, bound):
+        """max/min of tensors by torch.maximum/minimum; of a tensor and a number by clamp."""
+        numbers = [a for a in expr.args if a.is_Number]
+        rest = [self._print(a) for a in expr.args if not a.is_Number]
+        text = rest[0]
+        for arg in rest[1:]:
+            text = f"torch.{function}({text}, {arg})"
+        return f"torch.clamp({text}, {bound}={self._print(numbers[0])})" if numbers else text
+
+
+TORCH = {function: code for function, _, code in FUNCTIONS.values()}
 
 
 def step_source(cell):

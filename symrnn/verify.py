@@ -45,6 +45,7 @@ MP = mpmath.MPContext()  # a context of our own: mpmath's global precision stays
 MP.dps = 60
 STEP = MP.mpf("1e-25")  # the central differences' step
 TOLERANCE = MP.mpf("1e-20")  # relative to the largest gradient entry at the point
+FLOOR = MP.mpf("1e-30")  # the scale when every gradient entry is (about) zero
 ATTEMPTS = 50  # random draws tried for a point where the cell is real and finite
 
 
@@ -78,10 +79,14 @@ def _broadcast(op, args):
         raise _ShapeError(f"vectors of sizes {sorted(sizes)} combined entry by entry")
     (n,) = sizes
     return tuple(op(*row) for row in zip(*(a if isinstance(a, tuple) else (a,) * n
-                                             for a in args)))
+                                             for a in args), strict=True))
 
 
-def _heaviside(u, at_zero=MP.mpf(1) / 2):
+HALF = MP.mpf(1) / 2
+
+
+def _heaviside(u, at_zero=HALF):
+    """SymPy's Heaviside: 1/2 at 0 unless its second argument says otherwise."""
     return MP.one if u > 0 else MP.zero if u < 0 else at_zero
 
 
@@ -107,7 +112,7 @@ def _power(exponent):
         return lambda u: u ** int(exponent)
     if exponent == sp.S.Half:
         return MP.sqrt
-    e = MP.mpf(exponent.p) / exponent.q if exponent.is_Rational else MP.mpf(exponent)
+    e = MP.mpf(exponent.p) / exponent.q if exponent.is_Rational else MP.mpf(str(exponent))
     return lambda u: MP.power(u, e)
 
 
@@ -127,7 +132,7 @@ def _compile(expr, units):
         if isinstance(e, sp.Symbol):
             return lambda env: env[e]
         if e.is_Number or isinstance(e, sp.NumberSymbol):
-            c = MP.mpf(e.p) / e.q if e.is_Rational else MP.mpf(sp.N(e, MP.dps + 10))
+            c = MP.mpf(e.p) / e.q if e.is_Rational else MP.mpf(str(sp.N(e, MP.dps + 10)))
             return lambda env: c
         if e in (sp.true, sp.false):
             return lambda env, c=bool(e): c
@@ -181,12 +186,12 @@ class _Instance:
     def __init__(self, cell, units, inputs, steps):
         self.cell, self.units, self.inputs, self.steps = cell, units, inputs, steps
         self.sizes = {s: self.size(s) for n in cell.affines for s in n.inputs}
-        self.shapes = {}
+        shapes = {v: (units,) for v in cell.vectors}
         for node in cell.affines:
-            self.shapes[node.weight.name] = (units, sum(self.sizes[v] for v in node.inputs))
+            shapes[node.weight.name] = (units, sum(self.sizes[v] for v in node.inputs))
             if node.bias is not None:
-                self.shapes[node.bias.name] = (units,)
-        self.shapes.update({v: (units,) for v in cell.vectors})
+                shapes[node.bias.name] = (units,)
+        self.shapes = {p: shapes[p] for p in cell.params}  # in declaration order
         self.shapes.update({f"{INPUT}<{t + 1}>": (inputs,) for t in range(steps)})
         self.shapes.update({f"{s}<0>": (units,) for s in cell.states})
         self.nodes = {n.out: _compile(n.expr, units) for n in cell.nodes
@@ -212,7 +217,7 @@ class _Instance:
         cell, history = self.cell, []
         state = {s: point[f"{s}<0>"] for s in cell.states}
         for t in range(self.steps):
-            env = {sym(INPUT): point[f"{INPUT}<{t + 1}>"], UNITS: MP.mpf(self.units),
+            env = {sym(INPUT): point[f"{INPUT}<{t + 1}>"],
                    **{prev(s): state[s] for s in cell.states},
                    **{sym(v): point[v] for v in cell.vectors}}
             for node in cell.nodes:
@@ -262,12 +267,13 @@ class _Instance:
                 value = expr(env)
                 for p in a.projections:
                     value = _broadcast(lambda u, v: u + v, [value, self.project(p, point, env)])
-                size = self.size(a.of)
-                if size == 1 and isinstance(value, tuple):
-                    raise _ShapeError(f"{a.out.name} is a vector of {len(value)} entries, but "
-                                      f"{a.of.name} is a per-sample scalar")
-                env[a.out] = _real(value if size == 1 else _vector(value, size, a.out.name),
-                                   a.out.name)
+                if self.cell.size(a.of) == 1:
+                    if isinstance(value, tuple):
+                        raise _ShapeError(f"{a.out.name} is a vector of {len(value)} entries, "
+                                          f"but {a.of.name} is a per-sample scalar")
+                else:
+                    value = _vector(value, self.size(a.of), a.out.name)
+                env[a.out] = _real(value, a.out.name)
             for r in derivation.reductions:
                 dz = _vector(env[r.source], self.units, r.source.name)
                 if r.kind == "weight":
@@ -313,6 +319,16 @@ def verify(derivation, steps=2, points=3, seed=0, *, units=3, inputs=2) -> list[
         raise ValueError(f"units, inputs, points: expected at least 1, got {units}, {inputs}, "
                          f"{points}")
     instance = _Instance(derivation.cell, units, inputs, steps)
+
+    def broken(e):
+        what = f"unknown symbol {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
+        detail = f"the backward cannot be evaluated: {what}"
+        return [Check(name, False, detail) for name in instance.shapes]
+
+    try:
+        backward = [_compile(a.expr, units) for a in derivation.backward]
+    except TypeError as e:
+        return broken(e)
     rng = random.Random(seed)
     failed = {}  # quantity -> detail of its first failure
     for k in range(points):
@@ -328,20 +344,20 @@ def verify(derivation, steps=2, points=3, seed=0, *, units=3, inputs=2) -> list[
             raise NotDefined(f"cell {derivation.cell.name!r} is not real and finite at "
                              f"{ATTEMPTS} random points ({undefined})")
         try:
-            backward = [_compile(a.expr, units) for a in derivation.backward]
             derived = instance.backward(derivation, backward, point, history, weights)
         except (_ShapeError, _Undefined, ZeroDivisionError, KeyError, TypeError) as e:
-            detail = f"the backward cannot be evaluated: {type(e).__name__}: {e}"
-            return [Check(name, False, detail) for name in instance.shapes]
-        scale = max(max(abs(v) for v in values) for values in direct.values())
+            return broken(e)
+        # the largest entry of the gradient sets the scale (a floor for an all-zero gradient)
+        scale = max([abs(v) for values in direct.values() for v in values] + [FLOOR])
         for name, shape in instance.shapes.items():
             if name in failed:
                 continue
-            errors = [(abs(d - f) / max(abs(d), abs(f), scale, MP.mpf("1e-30")), j)
+            errors = [(abs(d - f) / max(abs(d), abs(f), scale), j)
                       for j, (d, f) in enumerate(zip(direct[name], derived[name], strict=True))]
             error, j = max(errors)
             if error > TOLERANCE:
                 failed[name] = (f"worst entry {_entry(name, shape, j)} at point {k + 1}: direct "
                                 f"{MP.nstr(direct[name][j], 15)}, derived "
-                                f"{MP.nstr(derived[name][j], 15)}")
+                                f"{MP.nstr(derived[name][j], 15)} (relative error "
+                                f"{MP.nstr(error, 2)})")
     return [Check(name, name not in failed, failed.get(name, "")) for name in instance.shapes]

@@ -25,9 +25,21 @@ except ImportError:  # running from a checkout without installing
 
 import sympy as sp  # noqa: E402
 
-from symrnn.activations import hard_sigmoid, identity, relu, sigmoid, softsign, tanh  # noqa: E402
+from symrnn.activations import (  # noqa: E402
+    elu,
+    hard_sigmoid,
+    identity,
+    log1p,
+    relu,
+    sigmoid,
+    silu,
+    softplus,
+    softsign,
+    tanh,
+)
 from symrnn.cell import CellBuilder  # noqa: E402
 from symrnn.cells import BUILTINS  # noqa: E402
+from symrnn.reductions import mean  # noqa: E402
 
 BUILTIN_CELLS = tuple(BUILTINS)  # rnn, gru, lstm, gru_torch, lstm_peephole, mgu
 
@@ -113,7 +125,51 @@ def build_kinked():
     return cell.build()
 
 
+def build_functions():
+    """SymPy's own functions (exp, log, log1p, sqrt, Abs, Max, Min, sin, cos, a rational power,
+    a division by an expression) and the activations softplus, silu, elu, each where it is
+    defined: log and powers of positive quantities, exp of bounded ones."""
+    cell = CellBuilder("functions", states=("a", "c"))
+    a_prev, c_prev, x = cell.prev("a"), cell.prev("c"), cell.x
+    u = cell.affine("W_u", [a_prev, x], "b_u")
+    v = cell.affine("W_v", [x])  # no bias
+    s = cell.let("s", softplus(u) + silu(v) / 4 + elu(cell.affine("W_e", [c_prev, x], "b_e")))
+    g = cell.let("g", sp.exp(-sp.Abs(u)) * sp.log(1 + v**2) + log1p(sigmoid(v)))
+    r = cell.let("r", sp.sqrt(c_prev**2 + 1) + (s + 1) ** sp.Rational(3, 2) / (2 + sp.Abs(g)))
+    m = cell.let("m", sp.Max(a_prev, c_prev) - sp.Min(u, v) + sp.sin(r) * sp.cos(g))
+    cell.let("c", tanh(m) * sigmoid(g) + c_prev / (1 + sp.exp(tanh(r))))
+    cell.let("a", tanh(cell.affine("W_a", [s, r], "b_a") + c_prev))
+    return cell.build()
+
+
+def build_three_norm():
+    """One normalisation over three gates together, written from a mean of each."""
+    cell = CellBuilder("three_norm", states=("a",))
+    a_prev, x = cell.prev("a"), cell.x
+    z = [cell.affine(f"W_{k}", [a_prev, x], f"b_{k}") for k in "fio"]
+    mu = cell.let("mu", sum(mean(zk) for zk in z) / 3)
+    var = cell.let("var", sum(mean((zk - mu) ** 2) for zk in z) / 3)
+    f, i, o = (cell.let(k, sigmoid((zk - mu) / sp.sqrt(var + sp.Rational(1, 100000))))
+               for k, zk in zip("fio", z, strict=True))
+    cell.let("a", f * a_prev + i * tanh(cell.affine("W_c", [a_prev, x], "b_c")) * o)
+    return cell.build()
+
+
+def build_deep():
+    """A deep transition: an affine map that reads a gate directly (a second layer in the step),
+    as both a gate and an input of the next map."""
+    cell = CellBuilder("deep", states=("a",))
+    a_prev, x = cell.prev("a"), cell.x
+    g = cell.let("g", sigmoid(cell.affine("W_1", [a_prev, x], "b_1")))
+    h = cell.let("h", tanh(cell.affine("W_2", [g], "b_2")))
+    cell.let("a", g * a_prev + (1 - g) * tanh(cell.affine("W_3", [h, x])))
+    return cell.build()
+
+
 CUSTOM_CELLS = {
+    "functions": build_functions,
+    "three_norm": build_three_norm,
+    "deep": build_deep,
     "kinked": build_kinked,
     "nested": build_nested,
     "peephole": build_peephole,
@@ -124,6 +180,12 @@ CUSTOM_CELLS = {
 
 # Expected parameter shapes of the custom cells, written by hand from their declarations.
 CUSTOM_SHAPES = {
+    "functions": lambda D, H: {"W_u": (H, H + D), "b_u": (H,), "W_v": (H, D),
+                               "W_e": (H, H + D), "b_e": (H,), "W_a": (H, 2 * H), "b_a": (H,)},
+    "three_norm": lambda D, H: {**{f"W_{k}": (H, H + D) for k in "fioc"},
+                                **{f"b_{k}": (H,) for k in "fioc"}},
+    "deep": lambda D, H: {"W_1": (H, H + D), "b_1": (H,), "W_2": (H, H), "b_2": (H,),
+                          "W_3": (H, H + D)},
     "kinked": lambda D, H: {"W_g": (H, H + D), "b_g": (H,), "W_m": (H, H + D), "b_m": (H,),
                             "W_a": (H, D), "b_a": (H,)},
     "nested": lambda D, H: {"W_x": (H, D), "b_x": (H,), "W_h": (H, H), "b_h": (H,),
@@ -157,6 +219,26 @@ def without_numba(monkeypatch):
     real = cli.importlib.util.find_spec
     monkeypatch.setattr(cli.importlib.util, "find_spec",
                         lambda name, *a: None if name == "numba" else real(name, *a))
+
+
+FUZZ_CELLS = 24  # --fuzz-cells: how many random cells tests/test_fuzz.py checks by default
+FUZZ_SEED = 0  # --fuzz-seed: the seed of the first (cell k has seed FUZZ_SEED + k)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("symrnn fuzz", "random cells (tests/test_fuzz.py)")
+    group.addoption("--fuzz-cells", type=int, default=FUZZ_CELLS, metavar="N",
+                    help=f"how many random cells to check (default {FUZZ_CELLS})")
+    group.addoption("--fuzz-seed", type=int, default=FUZZ_SEED, metavar="S",
+                    help=f"the seed of the first random cell; the others follow (default "
+                         f"{FUZZ_SEED})")
+
+
+@pytest.fixture(scope="session")
+def fuzz_seeds(request):
+    """The seeds of the random cells to check: --fuzz-seed, --fuzz-seed + 1, ..."""
+    first = request.config.getoption("--fuzz-seed")
+    return list(range(first, first + request.config.getoption("--fuzz-cells")))
 
 
 def load_module(name, backend=None):
@@ -235,9 +317,10 @@ def max_rel_err(a, b):
     return float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), TINY))
 
 
-def gradient_errors(mod, seed=0):
-    """Backward vs finite differences: {label: (max relative error, max |fd gradient|)}."""
-    params, x, state0, G, Gs = random_problem(mod, seed=seed)
+def gradient_errors(mod, seed=0, **sizes):
+    """Backward vs finite differences: {label: (max relative error, max |fd gradient|)};
+    ``sizes``: T, B, D, H for random_problem."""
+    params, x, state0, G, Gs = random_problem(mod, seed=seed, **sizes)
     y, state_T, cache = mod.forward(params, x, state0)
     grads, dx, dstate0 = mod.backward(params, cache, G, Gs)
     assert set(grads) == set(params), f"grads keys {sorted(grads)} != params {sorted(params)}"

@@ -19,6 +19,9 @@ REFERENCE = {
     "softsign": lambda z: z / (1 + np.abs(z)),
     "hard_sigmoid": lambda z: np.clip(z / 6 + 0.5, 0, 1),
     "identity": lambda z: z,
+    "softplus": lambda z: np.logaddexp(0, z),
+    "silu": lambda z: z / (1 + np.exp(-z)),
+    "elu": lambda z: np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1),
 }
 
 

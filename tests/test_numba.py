@@ -151,7 +151,8 @@ def test_no_fused_loop_touches_more_arrays_than_llvm_vectorises(name):
         for phase in (p for p in phases if isinstance(p, Loop)):
             base = {v.split(" = ")[0]: re.match(r"(\w+)\[", v.split(" = ")[1]).group(1)
                     for v in phase.views}
-            code = [line for line in phase.loads + phase.lines if not line.startswith("#")]
+            code = [line for line in phase.loads + phase.lines + phase.ends
+                    if not line.startswith("#")]
             arrays = {base.get(a, a) for line in code for a in re.findall(r"(\w+)\[", line)}
             assert len(arrays) <= MAX_ARRAYS, f"{name} {direction}: {sorted(arrays)}"
 

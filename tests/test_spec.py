@@ -341,7 +341,8 @@ def test_spec_level_errors(text, says):
 
 
 def test_default_filename_and_missing_file(tmp_path):
-    assert _error(HEADER + '  "z = open(1)",\n]', "<spec>").startswith("<spec>:5: only these functions")
+    message = _error(HEADER + '  "z = open(1)",\n]', "<spec>")
+    assert message.startswith("<spec>:5: only these functions")
     with pytest.raises(CellError, match=r"^<spec>:5: only these functions can be called"):
         parse_spec(HEADER + '  "z = open(1)",\n]')
     missing = tmp_path / "missing.toml"
