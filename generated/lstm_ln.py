@@ -9,21 +9,25 @@ Shapes: x is (T, B, D), time-major; every state and the output y are (T, B, H) o
 written; biases are (H,).
 
 Forward, at each step t:
-    μ_f⟨t⟩ = (1/H) Σ_j [W_f [a⟨t−1⟩, x⟨t⟩]]_j
-    σ_f⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_f [a⟨t−1⟩, x⟨t⟩] - μ_f⟨t⟩)²]_j)
-    ẑ_f⟨t⟩ = (W_f [a⟨t−1⟩, x⟨t⟩] - μ_f⟨t⟩) / σ_f⟨t⟩
+    z_f⟨t⟩ = W_f [a⟨t−1⟩, x⟨t⟩]
+    μ_f⟨t⟩ = (1/H) Σ_j [z_f⟨t⟩]_j
+    σ_f⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_f⟨t⟩ + z_f⟨t⟩)²]_j)
+    ẑ_f⟨t⟩ = (-μ_f⟨t⟩ + z_f⟨t⟩) / σ_f⟨t⟩
     Γ_f⟨t⟩ = σ(b_f + g_f ⊙ ẑ_f⟨t⟩)
-    μ_u⟨t⟩ = (1/H) Σ_j [W_u [a⟨t−1⟩, x⟨t⟩]]_j
-    σ_u⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_u [a⟨t−1⟩, x⟨t⟩] - μ_u⟨t⟩)²]_j)
-    ẑ_u⟨t⟩ = (W_u [a⟨t−1⟩, x⟨t⟩] - μ_u⟨t⟩) / σ_u⟨t⟩
+    z_u⟨t⟩ = W_u [a⟨t−1⟩, x⟨t⟩]
+    μ_u⟨t⟩ = (1/H) Σ_j [z_u⟨t⟩]_j
+    σ_u⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_u⟨t⟩ + z_u⟨t⟩)²]_j)
+    ẑ_u⟨t⟩ = (-μ_u⟨t⟩ + z_u⟨t⟩) / σ_u⟨t⟩
     Γ_u⟨t⟩ = σ(b_u + g_u ⊙ ẑ_u⟨t⟩)
-    μ_z_c⟨t⟩ = (1/H) Σ_j [W_c [a⟨t−1⟩, x⟨t⟩]]_j
-    σ_z_c⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_c [a⟨t−1⟩, x⟨t⟩] - μ_z_c⟨t⟩)²]_j)
-    ẑ_z_c⟨t⟩ = (W_c [a⟨t−1⟩, x⟨t⟩] - μ_z_c⟨t⟩) / σ_z_c⟨t⟩
+    z_c⟨t⟩ = W_c [a⟨t−1⟩, x⟨t⟩]
+    μ_z_c⟨t⟩ = (1/H) Σ_j [z_c⟨t⟩]_j
+    σ_z_c⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_z_c⟨t⟩ + z_c⟨t⟩)²]_j)
+    ẑ_z_c⟨t⟩ = (-μ_z_c⟨t⟩ + z_c⟨t⟩) / σ_z_c⟨t⟩
     c̃⟨t⟩ = tanh(b_c + g_c ⊙ ẑ_z_c⟨t⟩)
-    μ_o⟨t⟩ = (1/H) Σ_j [W_o [a⟨t−1⟩, x⟨t⟩]]_j
-    σ_o⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_o [a⟨t−1⟩, x⟨t⟩] - μ_o⟨t⟩)²]_j)
-    ẑ_o⟨t⟩ = (W_o [a⟨t−1⟩, x⟨t⟩] - μ_o⟨t⟩) / σ_o⟨t⟩
+    z_o⟨t⟩ = W_o [a⟨t−1⟩, x⟨t⟩]
+    μ_o⟨t⟩ = (1/H) Σ_j [z_o⟨t⟩]_j
+    σ_o⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_o⟨t⟩ + z_o⟨t⟩)²]_j)
+    ẑ_o⟨t⟩ = (-μ_o⟨t⟩ + z_o⟨t⟩) / σ_o⟨t⟩
     Γ_o⟨t⟩ = σ(b_o + g_o ⊙ ẑ_o⟨t⟩)
     c⟨t⟩ = Γ_f⟨t⟩ ⊙ c⟨t−1⟩ + Γ_u⟨t⟩ ⊙ c̃⟨t⟩
     μ_c⟨t⟩ = (1/H) Σ_j [c⟨t⟩]_j
@@ -35,32 +39,32 @@ Backward, at each step t from T down to 1:
     δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
     δ z_tanh_a⟨t⟩ = δ a⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - tanh²(b_s + g_s ⊙ ĉ⟨t⟩))
     δ ĉ⟨t⟩ = δ z_tanh_a⟨t⟩ ⊙ g_s
-    δ σ_c⟨t⟩ = Σ_j [-δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩) / σ_c⟨t⟩²]_j
-    δ μ_c⟨t⟩ = Σ_j [-δ ĉ⟨t⟩ / σ_c⟨t⟩]_j + Σ_j [δ σ_c⟨t⟩ ⊙ (-2 c⟨t⟩ + 2 μ_c⟨t⟩) / (2 H σ_c⟨t⟩)]_j
+    δ σ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩)]_j / σ_c⟨t⟩²
+    δ μ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩]_j / σ_c⟨t⟩
     δ c⟨t⟩ = δₜ₊₁ c⟨t⟩ + δ ĉ⟨t⟩ / σ_c⟨t⟩ + δ μ_c⟨t⟩ / H + δ σ_c⟨t⟩ ⊙ (2 c⟨t⟩ - 2 μ_c⟨t⟩) / (2 H σ_c⟨t⟩)
     δ Γ_o⟨t⟩ = δ a⟨t⟩ ⊙ tanh(b_s + g_s ⊙ ĉ⟨t⟩)
     δ z_Γ_o⟨t⟩ = δ Γ_o⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - Γ_o⟨t⟩)
     δ ẑ_o⟨t⟩ = δ z_Γ_o⟨t⟩ ⊙ g_o
-    δ σ_o⟨t⟩ = Σ_j [-δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩) / σ_o⟨t⟩²]_j
-    δ μ_o⟨t⟩ = Σ_j [-δ ẑ_o⟨t⟩ / σ_o⟨t⟩]_j + Σ_j [δ σ_o⟨t⟩ ⊙ (2 μ_o⟨t⟩ - 2 z_o⟨t⟩) / (2 H σ_o⟨t⟩)]_j
+    δ σ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩)]_j / σ_o⟨t⟩²
+    δ μ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩]_j / σ_o⟨t⟩
     δ z_o⟨t⟩ = δ ẑ_o⟨t⟩ / σ_o⟨t⟩ + δ μ_o⟨t⟩ / H + δ σ_o⟨t⟩ ⊙ (-2 μ_o⟨t⟩ + 2 z_o⟨t⟩) / (2 H σ_o⟨t⟩)
     δ c̃⟨t⟩ = δ c⟨t⟩ ⊙ Γ_u⟨t⟩
     δ z_ctilde⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
     δ ẑ_z_c⟨t⟩ = δ z_ctilde⟨t⟩ ⊙ g_c
-    δ σ_z_c⟨t⟩ = Σ_j [-δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩) / σ_z_c⟨t⟩²]_j
-    δ μ_z_c⟨t⟩ = Σ_j [-δ ẑ_z_c⟨t⟩ / σ_z_c⟨t⟩]_j + Σ_j [δ σ_z_c⟨t⟩ ⊙ (2 μ_z_c⟨t⟩ - 2 z_c⟨t⟩) / (2 H σ_z_c⟨t⟩)]_j
+    δ σ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩)]_j / σ_z_c⟨t⟩²
+    δ μ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩]_j / σ_z_c⟨t⟩
     δ z_c⟨t⟩ = δ ẑ_z_c⟨t⟩ / σ_z_c⟨t⟩ + δ μ_z_c⟨t⟩ / H + δ σ_z_c⟨t⟩ ⊙ (-2 μ_z_c⟨t⟩ + 2 z_c⟨t⟩) / (2 H σ_z_c⟨t⟩)
     δ Γ_u⟨t⟩ = δ c⟨t⟩ ⊙ c̃⟨t⟩
     δ z_Γ_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
     δ ẑ_u⟨t⟩ = δ z_Γ_u⟨t⟩ ⊙ g_u
-    δ σ_u⟨t⟩ = Σ_j [-δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩) / σ_u⟨t⟩²]_j
-    δ μ_u⟨t⟩ = Σ_j [-δ ẑ_u⟨t⟩ / σ_u⟨t⟩]_j + Σ_j [δ σ_u⟨t⟩ ⊙ (2 μ_u⟨t⟩ - 2 z_u⟨t⟩) / (2 H σ_u⟨t⟩)]_j
+    δ σ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩)]_j / σ_u⟨t⟩²
+    δ μ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩]_j / σ_u⟨t⟩
     δ z_u⟨t⟩ = δ ẑ_u⟨t⟩ / σ_u⟨t⟩ + δ μ_u⟨t⟩ / H + δ σ_u⟨t⟩ ⊙ (-2 μ_u⟨t⟩ + 2 z_u⟨t⟩) / (2 H σ_u⟨t⟩)
     δ Γ_f⟨t⟩ = δ c⟨t⟩ ⊙ c⟨t−1⟩
     δ z_Γ_f⟨t⟩ = δ Γ_f⟨t⟩ ⊙ Γ_f⟨t⟩ ⊙ (1 - Γ_f⟨t⟩)
     δ ẑ_f⟨t⟩ = δ z_Γ_f⟨t⟩ ⊙ g_f
-    δ σ_f⟨t⟩ = Σ_j [-δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩) / σ_f⟨t⟩²]_j
-    δ μ_f⟨t⟩ = Σ_j [-δ ẑ_f⟨t⟩ / σ_f⟨t⟩]_j + Σ_j [δ σ_f⟨t⟩ ⊙ (2 μ_f⟨t⟩ - 2 z_f⟨t⟩) / (2 H σ_f⟨t⟩)]_j
+    δ σ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩)]_j / σ_f⟨t⟩²
+    δ μ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩]_j / σ_f⟨t⟩
     δ z_f⟨t⟩ = δ ẑ_f⟨t⟩ / σ_f⟨t⟩ + δ μ_f⟨t⟩ / H + δ σ_f⟨t⟩ ⊙ (-2 μ_f⟨t⟩ + 2 z_f⟨t⟩) / (2 H σ_f⟨t⟩)
     δₜ a⟨t−1⟩ = W_c[a]ᵀ δ z_c⟨t⟩ + W_f[a]ᵀ δ z_f⟨t⟩ + W_o[a]ᵀ δ z_o⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩
     δₜ c⟨t−1⟩ = δ c⟨t⟩ ⊙ Γ_f⟨t⟩
@@ -89,6 +93,10 @@ Notation:
   - W_k [u⟨t⟩, v⟨t⟩] applies W_k to the concatenation of u and v: it is W_k[u] u⟨t⟩ + W_k[v] v⟨t⟩,
     where W_k[u] holds the columns of W_k that read u. z_k⟨t⟩ is the pre-activation of gate k: the
     affine map inside its activation.
+  - (1/H) Σ_j [v⟨t⟩]_j is the mean of v over its H units and Σ_j [v⟨t⟩]_j their sum: one number
+    per sample, which broadcasts over the units where a vector expression reads it (a mean μ⟨t⟩
+    sends δ μ⟨t⟩ / H back to every unit). In a layer norm, μ_k⟨t⟩ and σ_k⟨t⟩ are the mean and the
+    standard deviation of the vector it normalises.
   - δ v⟨t⟩ = ∂ℒ/∂v⟨t⟩ is the gradient of the loss ℒ = Σ_t ℒ⟨t⟩ with respect to v at step t; δₜ₊₁
     a⟨t⟩ is the part of it that flows back from step t+1 (at t = T: the gradient with respect to
     the final state), and δₜ a⟨t−1⟩ the part that step t sends back to step t-1.
@@ -343,49 +351,49 @@ def forward(params, x, state0=None, *, workspace=None):
             Z = Z_seq[t - t0]
             Z += np.dot(a_prev, fused_a_prev_T)
             z_f = Z[:, :H]
-            # μ_f⟨t⟩ = (1/H) Σ_j [W_f [a⟨t−1⟩, x⟨t⟩]]_j
+            # μ_f⟨t⟩ = (1/H) Σ_j [z_f⟨t⟩]_j
             mu_f = mu_f_seq[t] = np.mean(z_f, axis=-1, keepdims=True)
             sigma_f_in = (-mu_f + z_f)**2
             mean_sigma_f_in = np.mean(sigma_f_in, axis=-1, keepdims=True)
-            # σ_f⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_f [a⟨t−1⟩, x⟨t⟩] - μ_f⟨t⟩)²]_j)
+            # σ_f⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_f⟨t⟩ + z_f⟨t⟩)²]_j)
             sigma_f = sigma_f_seq[t] = np.sqrt(mean_sigma_f_in + 1/100000)
-            # ẑ_f⟨t⟩ = (W_f [a⟨t−1⟩, x⟨t⟩] - μ_f⟨t⟩) / σ_f⟨t⟩
+            # ẑ_f⟨t⟩ = (-μ_f⟨t⟩ + z_f⟨t⟩) / σ_f⟨t⟩
             zhat_f = np.divide(-mu_f + z_f, sigma_f, out=zhat_f_seq[t])
             z_Gamma_f = b_f + g_f*zhat_f
             # Γ_f⟨t⟩ = σ(b_f + g_f ⊙ ẑ_f⟨t⟩)
             Gamma_f = Gamma_f_seq[t] = sigmoid(z_Gamma_f)
             z_u = Z[:, H:2*H]
-            # μ_u⟨t⟩ = (1/H) Σ_j [W_u [a⟨t−1⟩, x⟨t⟩]]_j
+            # μ_u⟨t⟩ = (1/H) Σ_j [z_u⟨t⟩]_j
             mu_u = mu_u_seq[t] = np.mean(z_u, axis=-1, keepdims=True)
             sigma_u_in = (-mu_u + z_u)**2
             mean_sigma_u_in = np.mean(sigma_u_in, axis=-1, keepdims=True)
-            # σ_u⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_u [a⟨t−1⟩, x⟨t⟩] - μ_u⟨t⟩)²]_j)
+            # σ_u⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_u⟨t⟩ + z_u⟨t⟩)²]_j)
             sigma_u = sigma_u_seq[t] = np.sqrt(mean_sigma_u_in + 1/100000)
-            # ẑ_u⟨t⟩ = (W_u [a⟨t−1⟩, x⟨t⟩] - μ_u⟨t⟩) / σ_u⟨t⟩
+            # ẑ_u⟨t⟩ = (-μ_u⟨t⟩ + z_u⟨t⟩) / σ_u⟨t⟩
             zhat_u = np.divide(-mu_u + z_u, sigma_u, out=zhat_u_seq[t])
             z_Gamma_u = b_u + g_u*zhat_u
             # Γ_u⟨t⟩ = σ(b_u + g_u ⊙ ẑ_u⟨t⟩)
             Gamma_u = Gamma_u_seq[t] = sigmoid(z_Gamma_u)
             z_c = Z[:, 2*H:3*H]
-            # μ_z_c⟨t⟩ = (1/H) Σ_j [W_c [a⟨t−1⟩, x⟨t⟩]]_j
+            # μ_z_c⟨t⟩ = (1/H) Σ_j [z_c⟨t⟩]_j
             mu_z_c = mu_z_c_seq[t] = np.mean(z_c, axis=-1, keepdims=True)
             sigma_z_c_in = (-mu_z_c + z_c)**2
             mean_sigma_z_c_in = np.mean(sigma_z_c_in, axis=-1, keepdims=True)
-            # σ_z_c⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_c [a⟨t−1⟩, x⟨t⟩] - μ_z_c⟨t⟩)²]_j)
+            # σ_z_c⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_z_c⟨t⟩ + z_c⟨t⟩)²]_j)
             sigma_z_c = sigma_z_c_seq[t] = np.sqrt(mean_sigma_z_c_in + 1/100000)
-            # ẑ_z_c⟨t⟩ = (W_c [a⟨t−1⟩, x⟨t⟩] - μ_z_c⟨t⟩) / σ_z_c⟨t⟩
+            # ẑ_z_c⟨t⟩ = (-μ_z_c⟨t⟩ + z_c⟨t⟩) / σ_z_c⟨t⟩
             zhat_z_c = np.divide(-mu_z_c + z_c, sigma_z_c, out=zhat_z_c_seq[t])
             z_c_tilde = b_c + g_c*zhat_z_c
             # c̃⟨t⟩ = tanh(b_c + g_c ⊙ ẑ_z_c⟨t⟩)
             c_tilde = np.tanh(z_c_tilde, out=c_tilde_seq[t])
             z_o = Z[:, 3*H:]
-            # μ_o⟨t⟩ = (1/H) Σ_j [W_o [a⟨t−1⟩, x⟨t⟩]]_j
+            # μ_o⟨t⟩ = (1/H) Σ_j [z_o⟨t⟩]_j
             mu_o = mu_o_seq[t] = np.mean(z_o, axis=-1, keepdims=True)
             sigma_o_in = (-mu_o + z_o)**2
             mean_sigma_o_in = np.mean(sigma_o_in, axis=-1, keepdims=True)
-            # σ_o⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_o [a⟨t−1⟩, x⟨t⟩] - μ_o⟨t⟩)²]_j)
+            # σ_o⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_o⟨t⟩ + z_o⟨t⟩)²]_j)
             sigma_o = sigma_o_seq[t] = np.sqrt(mean_sigma_o_in + 1/100000)
-            # ẑ_o⟨t⟩ = (W_o [a⟨t−1⟩, x⟨t⟩] - μ_o⟨t⟩) / σ_o⟨t⟩
+            # ẑ_o⟨t⟩ = (-μ_o⟨t⟩ + z_o⟨t⟩) / σ_o⟨t⟩
             zhat_o = np.divide(-mu_o + z_o, sigma_o, out=zhat_o_seq[t])
             z_Gamma_o = b_o + g_o*zhat_o
             # Γ_o⟨t⟩ = σ(b_o + g_o ⊙ ẑ_o⟨t⟩)
@@ -572,12 +580,12 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             dz_tanh_a = dtanh_a*(1 - tanh_a**2)
             # δ ĉ⟨t⟩ = δ z_tanh_a⟨t⟩ ⊙ g_s
             dc_hat = dz_tanh_a*g_s
-            # δ σ_c⟨t⟩ = Σ_j [-δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩) / σ_c⟨t⟩²]_j
-            dsigma_c = np.sum(-dc_hat*(c - mu_c)/sigma_c**2, axis=-1, keepdims=True)
+            # δ σ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩)]_j / σ_c⟨t⟩²
+            dsigma_c = -np.sum(dc_hat*(c - mu_c), axis=-1, keepdims=True)/sigma_c**2
             dmean_sigma_c_in = (1/2)*dsigma_c/sigma_c
             dsigma_c_in = dmean_sigma_c_in/H
-            # δ μ_c⟨t⟩ = Σ_j [-δ ĉ⟨t⟩ / σ_c⟨t⟩]_j + Σ_j [δ σ_c⟨t⟩ ⊙ (-2 c⟨t⟩ + 2 μ_c⟨t⟩) / (2 H σ_c⟨t⟩)]_j
-            dmu_c = np.sum(-dc_hat/sigma_c, axis=-1, keepdims=True) + np.sum(dsigma_c_in*(-2*c + 2*mu_c), axis=-1, keepdims=True)
+            # δ μ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩]_j / σ_c⟨t⟩
+            dmu_c = -np.sum(dc_hat, axis=-1, keepdims=True)/sigma_c
             # δ c⟨t⟩ = δₜ₊₁ c⟨t⟩ + δ ĉ⟨t⟩ / σ_c⟨t⟩ + δ μ_c⟨t⟩ / H + δ σ_c⟨t⟩ ⊙ (2 c⟨t⟩ - 2 μ_c⟨t⟩) / (2 H σ_c⟨t⟩)
             dc = dc_hat/sigma_c + dc_next + dsigma_c_in*(2*c - 2*mu_c) + dmu_c/H
             # δ Γ_o⟨t⟩ = δ a⟨t⟩ ⊙ tanh(b_s + g_s ⊙ ĉ⟨t⟩)
@@ -586,12 +594,12 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             dz_Gamma_o = Gamma_o*dGamma_o*(1 - Gamma_o)
             # δ ẑ_o⟨t⟩ = δ z_Γ_o⟨t⟩ ⊙ g_o
             dzhat_o = dz_Gamma_o*g_o
-            # δ σ_o⟨t⟩ = Σ_j [-δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩) / σ_o⟨t⟩²]_j
-            dsigma_o = np.sum(-dzhat_o*(-mu_o + z_o)/sigma_o**2, axis=-1, keepdims=True)
+            # δ σ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩)]_j / σ_o⟨t⟩²
+            dsigma_o = -np.sum(dzhat_o*(-mu_o + z_o), axis=-1, keepdims=True)/sigma_o**2
             dmean_sigma_o_in = (1/2)*dsigma_o/sigma_o
             dsigma_o_in = dmean_sigma_o_in/H
-            # δ μ_o⟨t⟩ = Σ_j [-δ ẑ_o⟨t⟩ / σ_o⟨t⟩]_j + Σ_j [δ σ_o⟨t⟩ ⊙ (2 μ_o⟨t⟩ - 2 z_o⟨t⟩) / (2 H σ_o⟨t⟩)]_j
-            dmu_o = np.sum(dsigma_o_in*(2*mu_o - 2*z_o), axis=-1, keepdims=True) + np.sum(-dzhat_o/sigma_o, axis=-1, keepdims=True)
+            # δ μ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩]_j / σ_o⟨t⟩
+            dmu_o = -np.sum(dzhat_o, axis=-1, keepdims=True)/sigma_o
             # δ z_o⟨t⟩ = δ ẑ_o⟨t⟩ / σ_o⟨t⟩ + δ μ_o⟨t⟩ / H + δ σ_o⟨t⟩ ⊙ (-2 μ_o⟨t⟩ + 2 z_o⟨t⟩) / (2 H σ_o⟨t⟩)
             np.add(dsigma_o_in*(-2*mu_o + 2*z_o) + dzhat_o/sigma_o, dmu_o/H, out=dZ[:, 3*H:])
             # δ c̃⟨t⟩ = δ c⟨t⟩ ⊙ Γ_u⟨t⟩
@@ -600,12 +608,12 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             dz_c_tilde = dc_tilde*(1 - c_tilde**2)
             # δ ẑ_z_c⟨t⟩ = δ z_ctilde⟨t⟩ ⊙ g_c
             dzhat_z_c = dz_c_tilde*g_c
-            # δ σ_z_c⟨t⟩ = Σ_j [-δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩) / σ_z_c⟨t⟩²]_j
-            dsigma_z_c = np.sum(-dzhat_z_c*(-mu_z_c + z_c)/sigma_z_c**2, axis=-1, keepdims=True)
+            # δ σ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩)]_j / σ_z_c⟨t⟩²
+            dsigma_z_c = -np.sum(dzhat_z_c*(-mu_z_c + z_c), axis=-1, keepdims=True)/sigma_z_c**2
             dmean_sigma_z_c_in = (1/2)*dsigma_z_c/sigma_z_c
             dsigma_z_c_in = dmean_sigma_z_c_in/H
-            # δ μ_z_c⟨t⟩ = Σ_j [-δ ẑ_z_c⟨t⟩ / σ_z_c⟨t⟩]_j + Σ_j [δ σ_z_c⟨t⟩ ⊙ (2 μ_z_c⟨t⟩ - 2 z_c⟨t⟩) / (2 H σ_z_c⟨t⟩)]_j
-            dmu_z_c = np.sum(dsigma_z_c_in*(2*mu_z_c - 2*z_c), axis=-1, keepdims=True) + np.sum(-dzhat_z_c/sigma_z_c, axis=-1, keepdims=True)
+            # δ μ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩]_j / σ_z_c⟨t⟩
+            dmu_z_c = -np.sum(dzhat_z_c, axis=-1, keepdims=True)/sigma_z_c
             # δ z_c⟨t⟩ = δ ẑ_z_c⟨t⟩ / σ_z_c⟨t⟩ + δ μ_z_c⟨t⟩ / H + δ σ_z_c⟨t⟩ ⊙ (-2 μ_z_c⟨t⟩ + 2 z_c⟨t⟩) / (2 H σ_z_c⟨t⟩)
             np.add(dsigma_z_c_in*(-2*mu_z_c + 2*z_c) + dzhat_z_c/sigma_z_c, dmu_z_c/H, out=dZ[:, 2*H:3*H])
             # δ Γ_u⟨t⟩ = δ c⟨t⟩ ⊙ c̃⟨t⟩
@@ -614,12 +622,12 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             dz_Gamma_u = Gamma_u*dGamma_u*(1 - Gamma_u)
             # δ ẑ_u⟨t⟩ = δ z_Γ_u⟨t⟩ ⊙ g_u
             dzhat_u = dz_Gamma_u*g_u
-            # δ σ_u⟨t⟩ = Σ_j [-δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩) / σ_u⟨t⟩²]_j
-            dsigma_u = np.sum(-dzhat_u*(-mu_u + z_u)/sigma_u**2, axis=-1, keepdims=True)
+            # δ σ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩)]_j / σ_u⟨t⟩²
+            dsigma_u = -np.sum(dzhat_u*(-mu_u + z_u), axis=-1, keepdims=True)/sigma_u**2
             dmean_sigma_u_in = (1/2)*dsigma_u/sigma_u
             dsigma_u_in = dmean_sigma_u_in/H
-            # δ μ_u⟨t⟩ = Σ_j [-δ ẑ_u⟨t⟩ / σ_u⟨t⟩]_j + Σ_j [δ σ_u⟨t⟩ ⊙ (2 μ_u⟨t⟩ - 2 z_u⟨t⟩) / (2 H σ_u⟨t⟩)]_j
-            dmu_u = np.sum(dsigma_u_in*(2*mu_u - 2*z_u), axis=-1, keepdims=True) + np.sum(-dzhat_u/sigma_u, axis=-1, keepdims=True)
+            # δ μ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩]_j / σ_u⟨t⟩
+            dmu_u = -np.sum(dzhat_u, axis=-1, keepdims=True)/sigma_u
             # δ z_u⟨t⟩ = δ ẑ_u⟨t⟩ / σ_u⟨t⟩ + δ μ_u⟨t⟩ / H + δ σ_u⟨t⟩ ⊙ (-2 μ_u⟨t⟩ + 2 z_u⟨t⟩) / (2 H σ_u⟨t⟩)
             np.add(dsigma_u_in*(-2*mu_u + 2*z_u) + dzhat_u/sigma_u, dmu_u/H, out=dZ[:, H:2*H])
             # δ Γ_f⟨t⟩ = δ c⟨t⟩ ⊙ c⟨t−1⟩
@@ -628,12 +636,12 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
             dz_Gamma_f = Gamma_f*dGamma_f*(1 - Gamma_f)
             # δ ẑ_f⟨t⟩ = δ z_Γ_f⟨t⟩ ⊙ g_f
             dzhat_f = dz_Gamma_f*g_f
-            # δ σ_f⟨t⟩ = Σ_j [-δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩) / σ_f⟨t⟩²]_j
-            dsigma_f = np.sum(-dzhat_f*(-mu_f + z_f)/sigma_f**2, axis=-1, keepdims=True)
+            # δ σ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩)]_j / σ_f⟨t⟩²
+            dsigma_f = -np.sum(dzhat_f*(-mu_f + z_f), axis=-1, keepdims=True)/sigma_f**2
             dmean_sigma_f_in = (1/2)*dsigma_f/sigma_f
             dsigma_f_in = dmean_sigma_f_in/H
-            # δ μ_f⟨t⟩ = Σ_j [-δ ẑ_f⟨t⟩ / σ_f⟨t⟩]_j + Σ_j [δ σ_f⟨t⟩ ⊙ (2 μ_f⟨t⟩ - 2 z_f⟨t⟩) / (2 H σ_f⟨t⟩)]_j
-            dmu_f = np.sum(dsigma_f_in*(2*mu_f - 2*z_f), axis=-1, keepdims=True) + np.sum(-dzhat_f/sigma_f, axis=-1, keepdims=True)
+            # δ μ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩]_j / σ_f⟨t⟩
+            dmu_f = -np.sum(dzhat_f, axis=-1, keepdims=True)/sigma_f
             # δ z_f⟨t⟩ = δ ẑ_f⟨t⟩ / σ_f⟨t⟩ + δ μ_f⟨t⟩ / H + δ σ_f⟨t⟩ ⊙ (-2 μ_f⟨t⟩ + 2 z_f⟨t⟩) / (2 H σ_f⟨t⟩)
             np.add(dsigma_f_in*(-2*mu_f + 2*z_f) + dzhat_f/sigma_f, dmu_f/H, out=dZ[:, :H])
             # δₜ a⟨t−1⟩ = W_c[a]ᵀ δ z_c⟨t⟩ + W_f[a]ᵀ δ z_f⟨t⟩ + W_o[a]ᵀ δ z_o⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩

@@ -9,21 +9,25 @@ Shapes: x is (T, B, D), time-major; every state and the output y are (T, B, H) o
 written; biases are (H,).
 
 Forward, at each step t:
-    μ_f⟨t⟩ = (1/H) Σ_j [W_f [a⟨t−1⟩, x⟨t⟩]]_j
-    σ_f⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_f [a⟨t−1⟩, x⟨t⟩] - μ_f⟨t⟩)²]_j)
-    ẑ_f⟨t⟩ = (W_f [a⟨t−1⟩, x⟨t⟩] - μ_f⟨t⟩) / σ_f⟨t⟩
+    z_f⟨t⟩ = W_f [a⟨t−1⟩, x⟨t⟩]
+    μ_f⟨t⟩ = (1/H) Σ_j [z_f⟨t⟩]_j
+    σ_f⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_f⟨t⟩ + z_f⟨t⟩)²]_j)
+    ẑ_f⟨t⟩ = (-μ_f⟨t⟩ + z_f⟨t⟩) / σ_f⟨t⟩
     Γ_f⟨t⟩ = σ(b_f + g_f ⊙ ẑ_f⟨t⟩)
-    μ_u⟨t⟩ = (1/H) Σ_j [W_u [a⟨t−1⟩, x⟨t⟩]]_j
-    σ_u⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_u [a⟨t−1⟩, x⟨t⟩] - μ_u⟨t⟩)²]_j)
-    ẑ_u⟨t⟩ = (W_u [a⟨t−1⟩, x⟨t⟩] - μ_u⟨t⟩) / σ_u⟨t⟩
+    z_u⟨t⟩ = W_u [a⟨t−1⟩, x⟨t⟩]
+    μ_u⟨t⟩ = (1/H) Σ_j [z_u⟨t⟩]_j
+    σ_u⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_u⟨t⟩ + z_u⟨t⟩)²]_j)
+    ẑ_u⟨t⟩ = (-μ_u⟨t⟩ + z_u⟨t⟩) / σ_u⟨t⟩
     Γ_u⟨t⟩ = σ(b_u + g_u ⊙ ẑ_u⟨t⟩)
-    μ_z_c⟨t⟩ = (1/H) Σ_j [W_c [a⟨t−1⟩, x⟨t⟩]]_j
-    σ_z_c⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_c [a⟨t−1⟩, x⟨t⟩] - μ_z_c⟨t⟩)²]_j)
-    ẑ_z_c⟨t⟩ = (W_c [a⟨t−1⟩, x⟨t⟩] - μ_z_c⟨t⟩) / σ_z_c⟨t⟩
+    z_c⟨t⟩ = W_c [a⟨t−1⟩, x⟨t⟩]
+    μ_z_c⟨t⟩ = (1/H) Σ_j [z_c⟨t⟩]_j
+    σ_z_c⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_z_c⟨t⟩ + z_c⟨t⟩)²]_j)
+    ẑ_z_c⟨t⟩ = (-μ_z_c⟨t⟩ + z_c⟨t⟩) / σ_z_c⟨t⟩
     c̃⟨t⟩ = tanh(b_c + g_c ⊙ ẑ_z_c⟨t⟩)
-    μ_o⟨t⟩ = (1/H) Σ_j [W_o [a⟨t−1⟩, x⟨t⟩]]_j
-    σ_o⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_o [a⟨t−1⟩, x⟨t⟩] - μ_o⟨t⟩)²]_j)
-    ẑ_o⟨t⟩ = (W_o [a⟨t−1⟩, x⟨t⟩] - μ_o⟨t⟩) / σ_o⟨t⟩
+    z_o⟨t⟩ = W_o [a⟨t−1⟩, x⟨t⟩]
+    μ_o⟨t⟩ = (1/H) Σ_j [z_o⟨t⟩]_j
+    σ_o⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_o⟨t⟩ + z_o⟨t⟩)²]_j)
+    ẑ_o⟨t⟩ = (-μ_o⟨t⟩ + z_o⟨t⟩) / σ_o⟨t⟩
     Γ_o⟨t⟩ = σ(b_o + g_o ⊙ ẑ_o⟨t⟩)
     c⟨t⟩ = Γ_f⟨t⟩ ⊙ c⟨t−1⟩ + Γ_u⟨t⟩ ⊙ c̃⟨t⟩
     μ_c⟨t⟩ = (1/H) Σ_j [c⟨t⟩]_j
@@ -35,32 +39,32 @@ Backward, at each step t from T down to 1:
     δ a⟨t⟩ = ∂ℒ/∂y⟨t⟩ + δₜ₊₁ a⟨t⟩
     δ z_tanh_a⟨t⟩ = δ a⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - tanh²(b_s + g_s ⊙ ĉ⟨t⟩))
     δ ĉ⟨t⟩ = δ z_tanh_a⟨t⟩ ⊙ g_s
-    δ σ_c⟨t⟩ = Σ_j [-δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩) / σ_c⟨t⟩²]_j
-    δ μ_c⟨t⟩ = Σ_j [-δ ĉ⟨t⟩ / σ_c⟨t⟩]_j + Σ_j [δ σ_c⟨t⟩ ⊙ (-2 c⟨t⟩ + 2 μ_c⟨t⟩) / (2 H σ_c⟨t⟩)]_j
+    δ σ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩)]_j / σ_c⟨t⟩²
+    δ μ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩]_j / σ_c⟨t⟩
     δ c⟨t⟩ = δₜ₊₁ c⟨t⟩ + δ ĉ⟨t⟩ / σ_c⟨t⟩ + δ μ_c⟨t⟩ / H + δ σ_c⟨t⟩ ⊙ (2 c⟨t⟩ - 2 μ_c⟨t⟩) / (2 H σ_c⟨t⟩)
     δ Γ_o⟨t⟩ = δ a⟨t⟩ ⊙ tanh(b_s + g_s ⊙ ĉ⟨t⟩)
     δ z_Γ_o⟨t⟩ = δ Γ_o⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - Γ_o⟨t⟩)
     δ ẑ_o⟨t⟩ = δ z_Γ_o⟨t⟩ ⊙ g_o
-    δ σ_o⟨t⟩ = Σ_j [-δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩) / σ_o⟨t⟩²]_j
-    δ μ_o⟨t⟩ = Σ_j [-δ ẑ_o⟨t⟩ / σ_o⟨t⟩]_j + Σ_j [δ σ_o⟨t⟩ ⊙ (2 μ_o⟨t⟩ - 2 z_o⟨t⟩) / (2 H σ_o⟨t⟩)]_j
+    δ σ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩)]_j / σ_o⟨t⟩²
+    δ μ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩]_j / σ_o⟨t⟩
     δ z_o⟨t⟩ = δ ẑ_o⟨t⟩ / σ_o⟨t⟩ + δ μ_o⟨t⟩ / H + δ σ_o⟨t⟩ ⊙ (-2 μ_o⟨t⟩ + 2 z_o⟨t⟩) / (2 H σ_o⟨t⟩)
     δ c̃⟨t⟩ = δ c⟨t⟩ ⊙ Γ_u⟨t⟩
     δ z_ctilde⟨t⟩ = δ c̃⟨t⟩ ⊙ (1 - c̃⟨t⟩²)
     δ ẑ_z_c⟨t⟩ = δ z_ctilde⟨t⟩ ⊙ g_c
-    δ σ_z_c⟨t⟩ = Σ_j [-δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩) / σ_z_c⟨t⟩²]_j
-    δ μ_z_c⟨t⟩ = Σ_j [-δ ẑ_z_c⟨t⟩ / σ_z_c⟨t⟩]_j + Σ_j [δ σ_z_c⟨t⟩ ⊙ (2 μ_z_c⟨t⟩ - 2 z_c⟨t⟩) / (2 H σ_z_c⟨t⟩)]_j
+    δ σ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩)]_j / σ_z_c⟨t⟩²
+    δ μ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩]_j / σ_z_c⟨t⟩
     δ z_c⟨t⟩ = δ ẑ_z_c⟨t⟩ / σ_z_c⟨t⟩ + δ μ_z_c⟨t⟩ / H + δ σ_z_c⟨t⟩ ⊙ (-2 μ_z_c⟨t⟩ + 2 z_c⟨t⟩) / (2 H σ_z_c⟨t⟩)
     δ Γ_u⟨t⟩ = δ c⟨t⟩ ⊙ c̃⟨t⟩
     δ z_Γ_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
     δ ẑ_u⟨t⟩ = δ z_Γ_u⟨t⟩ ⊙ g_u
-    δ σ_u⟨t⟩ = Σ_j [-δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩) / σ_u⟨t⟩²]_j
-    δ μ_u⟨t⟩ = Σ_j [-δ ẑ_u⟨t⟩ / σ_u⟨t⟩]_j + Σ_j [δ σ_u⟨t⟩ ⊙ (2 μ_u⟨t⟩ - 2 z_u⟨t⟩) / (2 H σ_u⟨t⟩)]_j
+    δ σ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩)]_j / σ_u⟨t⟩²
+    δ μ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩]_j / σ_u⟨t⟩
     δ z_u⟨t⟩ = δ ẑ_u⟨t⟩ / σ_u⟨t⟩ + δ μ_u⟨t⟩ / H + δ σ_u⟨t⟩ ⊙ (-2 μ_u⟨t⟩ + 2 z_u⟨t⟩) / (2 H σ_u⟨t⟩)
     δ Γ_f⟨t⟩ = δ c⟨t⟩ ⊙ c⟨t−1⟩
     δ z_Γ_f⟨t⟩ = δ Γ_f⟨t⟩ ⊙ Γ_f⟨t⟩ ⊙ (1 - Γ_f⟨t⟩)
     δ ẑ_f⟨t⟩ = δ z_Γ_f⟨t⟩ ⊙ g_f
-    δ σ_f⟨t⟩ = Σ_j [-δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩) / σ_f⟨t⟩²]_j
-    δ μ_f⟨t⟩ = Σ_j [-δ ẑ_f⟨t⟩ / σ_f⟨t⟩]_j + Σ_j [δ σ_f⟨t⟩ ⊙ (2 μ_f⟨t⟩ - 2 z_f⟨t⟩) / (2 H σ_f⟨t⟩)]_j
+    δ σ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩)]_j / σ_f⟨t⟩²
+    δ μ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩]_j / σ_f⟨t⟩
     δ z_f⟨t⟩ = δ ẑ_f⟨t⟩ / σ_f⟨t⟩ + δ μ_f⟨t⟩ / H + δ σ_f⟨t⟩ ⊙ (-2 μ_f⟨t⟩ + 2 z_f⟨t⟩) / (2 H σ_f⟨t⟩)
     δₜ a⟨t−1⟩ = W_c[a]ᵀ δ z_c⟨t⟩ + W_f[a]ᵀ δ z_f⟨t⟩ + W_o[a]ᵀ δ z_o⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩
     δₜ c⟨t−1⟩ = δ c⟨t⟩ ⊙ Γ_f⟨t⟩
@@ -89,6 +93,10 @@ Notation:
   - W_k [u⟨t⟩, v⟨t⟩] applies W_k to the concatenation of u and v: it is W_k[u] u⟨t⟩ + W_k[v] v⟨t⟩,
     where W_k[u] holds the columns of W_k that read u. z_k⟨t⟩ is the pre-activation of gate k: the
     affine map inside its activation.
+  - (1/H) Σ_j [v⟨t⟩]_j is the mean of v over its H units and Σ_j [v⟨t⟩]_j their sum: one number
+    per sample, which broadcasts over the units where a vector expression reads it (a mean μ⟨t⟩
+    sends δ μ⟨t⟩ / H back to every unit). In a layer norm, μ_k⟨t⟩ and σ_k⟨t⟩ are the mean and the
+    standard deviation of the vector it normalises.
   - δ v⟨t⟩ = ∂ℒ/∂v⟨t⟩ is the gradient of the loss ℒ = Σ_t ℒ⟨t⟩ with respect to v at step t; δₜ₊₁
     a⟨t⟩ is the part of it that flows back from step t+1 (at t = T: the gradient with respect to
     the final state), and δₜ a⟨t−1⟩ the part that step t sends back to step t-1.
@@ -402,19 +410,19 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
             for j in range(H):
                 z_f = X[t - t0, b, j] + P_a_prev[b, j]
                 z_f_row[j] = z_f
-                # μ_f⟨t⟩ = (1/H) Σ_j [W_f [a⟨t−1⟩, x⟨t⟩]]_j
+                # μ_f⟨t⟩ = (1/H) Σ_j [z_f⟨t⟩]_j
                 mu_f_total += z_f
                 z_u = X[t - t0, b, H + j] + P_a_prev[b, H + j]
                 z_u_row[j] = z_u
-                # μ_u⟨t⟩ = (1/H) Σ_j [W_u [a⟨t−1⟩, x⟨t⟩]]_j
+                # μ_u⟨t⟩ = (1/H) Σ_j [z_u⟨t⟩]_j
                 mu_u_total += z_u
                 z_c = X[t - t0, b, j + 2*H] + P_a_prev[b, j + 2*H]
                 z_c_row[j] = z_c
-                # μ_z_c⟨t⟩ = (1/H) Σ_j [W_c [a⟨t−1⟩, x⟨t⟩]]_j
+                # μ_z_c⟨t⟩ = (1/H) Σ_j [z_c⟨t⟩]_j
                 mu_z_c_total += z_c
                 z_o = X[t - t0, b, j + 3*H] + P_a_prev[b, j + 3*H]
                 z_o_row[j] = z_o
-                # μ_o⟨t⟩ = (1/H) Σ_j [W_o [a⟨t−1⟩, x⟨t⟩]]_j
+                # μ_o⟨t⟩ = (1/H) Σ_j [z_o⟨t⟩]_j
                 mu_o_total += z_o
             mu_f_seq[t, b, 0] = mu_f_total / real(H)
             mu_u_seq[t, b, 0] = mu_u_total / real(H)
@@ -435,10 +443,10 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 z_f = Z_seq[t, b, j]
                 b_f = param_b_f[j]
                 g_f = param_g_f[j]
-                # σ_f⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_f [a⟨t−1⟩, x⟨t⟩] - μ_f⟨t⟩)²]_j)
+                # σ_f⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_f⟨t⟩ + z_f⟨t⟩)²]_j)
                 sigma_f = np.sqrt(mean_sigma_f_in + real(1/100000))
                 sigma_f_seq[t, b, 0] = sigma_f
-                # ẑ_f⟨t⟩ = (W_f [a⟨t−1⟩, x⟨t⟩] - μ_f⟨t⟩) / σ_f⟨t⟩
+                # ẑ_f⟨t⟩ = (-μ_f⟨t⟩ + z_f⟨t⟩) / σ_f⟨t⟩
                 zhat_f = (-mu_f + z_f)/sigma_f
                 zhat_f_seq[t, b, j] = zhat_f
                 z_Gamma_f = b_f + g_f*zhat_f
@@ -460,10 +468,10 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 z_u = Z_seq[t, b, H + j]
                 b_u = param_b_u[j]
                 g_u = param_g_u[j]
-                # σ_u⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_u [a⟨t−1⟩, x⟨t⟩] - μ_u⟨t⟩)²]_j)
+                # σ_u⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_u⟨t⟩ + z_u⟨t⟩)²]_j)
                 sigma_u = np.sqrt(mean_sigma_u_in + real(1/100000))
                 sigma_u_seq[t, b, 0] = sigma_u
-                # ẑ_u⟨t⟩ = (W_u [a⟨t−1⟩, x⟨t⟩] - μ_u⟨t⟩) / σ_u⟨t⟩
+                # ẑ_u⟨t⟩ = (-μ_u⟨t⟩ + z_u⟨t⟩) / σ_u⟨t⟩
                 zhat_u = (-mu_u + z_u)/sigma_u
                 zhat_u_seq[t, b, j] = zhat_u
                 z_Gamma_u = b_u + g_u*zhat_u
@@ -485,10 +493,10 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 z_c = Z_seq[t, b, j + 2*H]
                 b_c = param_b_c[j]
                 g_c = param_g_c[j]
-                # σ_z_c⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_c [a⟨t−1⟩, x⟨t⟩] - μ_z_c⟨t⟩)²]_j)
+                # σ_z_c⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_z_c⟨t⟩ + z_c⟨t⟩)²]_j)
                 sigma_z_c = np.sqrt(mean_sigma_z_c_in + real(1/100000))
                 sigma_z_c_seq[t, b, 0] = sigma_z_c
-                # ẑ_z_c⟨t⟩ = (W_c [a⟨t−1⟩, x⟨t⟩] - μ_z_c⟨t⟩) / σ_z_c⟨t⟩
+                # ẑ_z_c⟨t⟩ = (-μ_z_c⟨t⟩ + z_c⟨t⟩) / σ_z_c⟨t⟩
                 zhat_z_c = (-mu_z_c + z_c)/sigma_z_c
                 zhat_z_c_seq[t, b, j] = zhat_z_c
                 z_c_tilde = b_c + g_c*zhat_z_c
@@ -523,10 +531,10 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 z_o = Z_seq[t, b, j + 3*H]
                 b_o = param_b_o[j]
                 g_o = param_g_o[j]
-                # σ_o⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(W_o [a⟨t−1⟩, x⟨t⟩] - μ_o⟨t⟩)²]_j)
+                # σ_o⟨t⟩ = sqrt(1/100000 + (1/H) Σ_j [(-μ_o⟨t⟩ + z_o⟨t⟩)²]_j)
                 sigma_o = np.sqrt(mean_sigma_o_in + real(1/100000))
                 sigma_o_seq[t, b, 0] = sigma_o
-                # ẑ_o⟨t⟩ = (W_o [a⟨t−1⟩, x⟨t⟩] - μ_o⟨t⟩) / σ_o⟨t⟩
+                # ẑ_o⟨t⟩ = (-μ_o⟨t⟩ + z_o⟨t⟩) / σ_o⟨t⟩
                 zhat_o = (-mu_o + z_o)/sigma_o
                 zhat_o_seq[t, b, j] = zhat_o
                 z_Gamma_o = b_o + g_o*zhat_o
@@ -685,7 +693,7 @@ def _chunk(T, B):
 
 
 @numba.njit(**_JIT)
-def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, grad_g_f, grad_b_f, grad_g_u, grad_b_u, grad_g_c, grad_b_c, grad_g_o, grad_b_o, grad_g_s, grad_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dGamma_u_buf, da_buf, dc_buf, dc_hat_buf, dmu_c_buf, dmu_c_sum2_buf, dmu_c_sum_buf, dmu_f_sum2_buf, dmu_f_sum_buf, dmu_o_sum2_buf, dmu_o_sum_buf, dmu_u_sum2_buf, dmu_u_sum_buf, dmu_z_c_sum2_buf, dmu_z_c_sum_buf, dsigma_c_in_buf, dsigma_c_sum_buf, dsigma_f_in_buf, dsigma_f_sum_buf, dsigma_o_in_buf, dsigma_o_sum_buf, dsigma_u_in_buf, dsigma_u_sum_buf, dsigma_z_c_in_buf, dsigma_z_c_sum_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf, dz_c_tilde_buf, dz_tanh_a_buf, dzhat_f_buf, dzhat_o_buf, dzhat_u_buf, dzhat_z_c_buf):
+def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, grad_g_f, grad_b_f, grad_g_u, grad_b_u, grad_g_c, grad_b_c, grad_g_o, grad_b_o, grad_g_s, grad_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dGamma_u_buf, da_buf, dc_buf, dc_hat_buf, dmu_c_buf, dmu_c_sum_buf, dmu_f_sum_buf, dmu_o_sum_buf, dmu_u_sum_buf, dmu_z_c_sum_buf, dsigma_c_in_buf, dsigma_c_sum_buf, dsigma_f_in_buf, dsigma_f_sum_buf, dsigma_o_in_buf, dsigma_o_sum_buf, dsigma_u_in_buf, dsigma_u_sum_buf, dsigma_z_c_in_buf, dsigma_z_c_sum_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf, dz_c_tilde_buf, dz_tanh_a_buf, dzhat_f_buf, dzhat_o_buf, dzhat_u_buf, dzhat_z_c_buf):
     """Steps t1 - 1 down to t0 of backward: dZ_seq[t - t0] receives the pre-activations'
     gradients; the gradients carried to the step before end in the d*_next_buf arrays."""
     B, H = a_seq.shape[1], a_seq.shape[2]
@@ -715,12 +723,11 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 c = c_seq[t + 1, b, j]
                 dc_hat = dc_hat_buf[b, j]
                 mu_c = mu_c_seq[t, b, 0]
-                sigma_c = sigma_c_seq[t, b, 0]
                 da = da_buf[b, j]
                 tanh_a = tanh_a_seq[t, b, j]
                 Gamma_o = Gamma_o_seq[t, b, j]
-                dsigma_c_sum_total += (-dc_hat*(c - mu_c))/(sigma_c*sigma_c)
-                dmu_c_sum_total += -dc_hat/sigma_c
+                dsigma_c_sum_total += dc_hat*(c - mu_c)
+                dmu_c_sum_total += dc_hat
                 # δ Γ_o⟨t⟩ = δ a⟨t⟩ ⊙ tanh(b_s + g_s ⊙ ĉ⟨t⟩)
                 dGamma_o = da*tanh_a
                 # δ z_Γ_o⟨t⟩ = δ Γ_o⟨t⟩ ⊙ Γ_o⟨t⟩ ⊙ (1 - Γ_o⟨t⟩)
@@ -730,22 +737,21 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
             dmu_c_sum_buf[b, 0] = dmu_c_sum_total
         for b in range(B):
             dsigma_o_sum_total = real(0)
-            dmu_o_sum2_total = real(0)
+            dmu_o_sum_total = real(0)
             for j in range(H):
                 dz_Gamma_o = dz_Gamma_o_buf[b, j]
                 g_o = param_g_o[j]
                 mu_o = mu_o_seq[t, b, 0]
-                sigma_o = sigma_o_seq[t, b, 0]
                 z_o = Z_seq[t, b, j + 3*H]
                 zhat_o = zhat_o_seq[t, b, j]
                 # δ ẑ_o⟨t⟩ = δ z_Γ_o⟨t⟩ ⊙ g_o
                 dzhat_o = dz_Gamma_o*g_o
-                dsigma_o_sum_total += (-dzhat_o*(-mu_o + z_o))/(sigma_o*sigma_o)
-                dmu_o_sum2_total += -dzhat_o/sigma_o
+                dsigma_o_sum_total += dzhat_o*(-mu_o + z_o)
+                dmu_o_sum_total += dzhat_o
                 grad_g_o[j] += dz_Gamma_o*zhat_o
                 dzhat_o_buf[b, j] = dzhat_o
             dsigma_o_sum_buf[b, 0] = dsigma_o_sum_total
-            dmu_o_sum2_buf[b, 0] = dmu_o_sum2_total
+            dmu_o_sum_buf[b, 0] = dmu_o_sum_total
         for b in range(B):
             for j in range(H):
                 dz_Gamma_o = dz_Gamma_o_buf[b, j]
@@ -755,24 +761,19 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 grad_g_s[j] += c_hat*dz_tanh_a
                 grad_b_s[j] += dz_tanh_a
         for b in range(B):
-            dmu_c_sum2_total = real(0)
             for j in range(H):
                 dsigma_c_sum = dsigma_c_sum_buf[b, 0]
                 sigma_c = sigma_c_seq[t, b, 0]
-                c = c_seq[t + 1, b, j]
-                mu_c = mu_c_seq[t, b, 0]
-                # δ σ_c⟨t⟩ = Σ_j [-δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩) / σ_c⟨t⟩²]_j
-                dsigma_c = dsigma_c_sum
+                # δ σ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩)]_j / σ_c⟨t⟩²
+                dsigma_c = (-dsigma_c_sum)/(sigma_c*sigma_c)
                 dmean_sigma_c_in = dsigma_c*real(1/2)/sigma_c
                 dsigma_c_in = dmean_sigma_c_in/real(H)
-                dmu_c_sum2_total += dsigma_c_in*(-c*real(2) + mu_c*real(2))
                 dsigma_c_in_buf[b, j] = dsigma_c_in
-            dmu_c_sum2_buf[b, 0] = dmu_c_sum2_total
         for b in range(B):
             dmu_c_sum = dmu_c_sum_buf[b, 0]
-            dmu_c_sum2 = dmu_c_sum2_buf[b, 0]
-            # δ μ_c⟨t⟩ = Σ_j [-δ ĉ⟨t⟩ / σ_c⟨t⟩]_j + Σ_j [δ σ_c⟨t⟩ ⊙ (-2 c⟨t⟩ + 2 μ_c⟨t⟩) / (2 H σ_c⟨t⟩)]_j
-            dmu_c = dmu_c_sum + dmu_c_sum2
+            sigma_c = sigma_c_seq[t, b, 0]
+            # δ μ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩]_j / σ_c⟨t⟩
+            dmu_c = -dmu_c_sum/sigma_c
             dmu_c_buf[b, 0] = dmu_c
         for b in range(B):
             for j in range(H):
@@ -802,41 +803,39 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dz_c_tilde_buf[b, j] = dz_c_tilde
         for b in range(B):
             dsigma_z_c_sum_total = real(0)
-            dmu_z_c_sum2_total = real(0)
+            dmu_z_c_sum_total = real(0)
             for j in range(H):
                 dzhat_z_c = dzhat_z_c_buf[b, j]
                 mu_z_c = mu_z_c_seq[t, b, 0]
-                sigma_z_c = sigma_z_c_seq[t, b, 0]
                 z_c = Z_seq[t, b, j + 2*H]
                 c_tilde = c_tilde_seq[t, b, j]
                 dc = dc_buf[b, j]
-                dsigma_z_c_sum_total += (-dzhat_z_c*(-mu_z_c + z_c))/(sigma_z_c*sigma_z_c)
-                dmu_z_c_sum2_total += -dzhat_z_c/sigma_z_c
+                dsigma_z_c_sum_total += dzhat_z_c*(-mu_z_c + z_c)
+                dmu_z_c_sum_total += dzhat_z_c
                 # δ Γ_u⟨t⟩ = δ c⟨t⟩ ⊙ c̃⟨t⟩
                 dGamma_u = c_tilde*dc
                 dGamma_u_buf[b, j] = dGamma_u
             dsigma_z_c_sum_buf[b, 0] = dsigma_z_c_sum_total
-            dmu_z_c_sum2_buf[b, 0] = dmu_z_c_sum2_total
+            dmu_z_c_sum_buf[b, 0] = dmu_z_c_sum_total
         for b in range(B):
             dsigma_u_sum_total = real(0)
-            dmu_u_sum2_total = real(0)
+            dmu_u_sum_total = real(0)
             for j in range(H):
                 Gamma_u = Gamma_u_seq[t, b, j]
                 dGamma_u = dGamma_u_buf[b, j]
                 g_u = param_g_u[j]
                 mu_u = mu_u_seq[t, b, 0]
-                sigma_u = sigma_u_seq[t, b, 0]
                 z_u = Z_seq[t, b, H + j]
                 # δ z_Γ_u⟨t⟩ = δ Γ_u⟨t⟩ ⊙ Γ_u⟨t⟩ ⊙ (1 - Γ_u⟨t⟩)
                 dz_Gamma_u = Gamma_u*dGamma_u*(-Gamma_u + real(1))
                 # δ ẑ_u⟨t⟩ = δ z_Γ_u⟨t⟩ ⊙ g_u
                 dzhat_u = dz_Gamma_u*g_u
-                dsigma_u_sum_total += (-dzhat_u*(-mu_u + z_u))/(sigma_u*sigma_u)
-                dmu_u_sum2_total += -dzhat_u/sigma_u
+                dsigma_u_sum_total += dzhat_u*(-mu_u + z_u)
+                dmu_u_sum_total += dzhat_u
                 dz_Gamma_u_buf[b, j] = dz_Gamma_u
                 dzhat_u_buf[b, j] = dzhat_u
             dsigma_u_sum_buf[b, 0] = dsigma_u_sum_total
-            dmu_u_sum2_buf[b, 0] = dmu_u_sum2_total
+            dmu_u_sum_buf[b, 0] = dmu_u_sum_total
         for b in range(B):
             for j in range(H):
                 c_prev = c_seq[t, b, j]
@@ -853,21 +852,20 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dz_Gamma_f_buf[b, j] = dz_Gamma_f
         for b in range(B):
             dsigma_f_sum_total = real(0)
-            dmu_f_sum2_total = real(0)
+            dmu_f_sum_total = real(0)
             for j in range(H):
                 dzhat_f = dzhat_f_buf[b, j]
                 mu_f = mu_f_seq[t, b, 0]
-                sigma_f = sigma_f_seq[t, b, 0]
                 z_f = Z_seq[t, b, j]
                 Gamma_f = Gamma_f_seq[t, b, j]
                 dc = dc_buf[b, j]
-                dsigma_f_sum_total += (-dzhat_f*(-mu_f + z_f))/(sigma_f*sigma_f)
-                dmu_f_sum2_total += -dzhat_f/sigma_f
+                dsigma_f_sum_total += dzhat_f*(-mu_f + z_f)
+                dmu_f_sum_total += dzhat_f
                 # δₜ c⟨t−1⟩ = δ c⟨t⟩ ⊙ Γ_f⟨t⟩
                 dc_prev = Gamma_f*dc
                 dc_prev_buf[b, j] = dc_prev
             dsigma_f_sum_buf[b, 0] = dsigma_f_sum_total
-            dmu_f_sum2_buf[b, 0] = dmu_f_sum2_total
+            dmu_f_sum_buf[b, 0] = dmu_f_sum_total
         for b in range(B):
             for j in range(H):
                 dc_prev = dc_prev_buf[b, j]
@@ -889,118 +887,94 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 grad_g_c[j] += dz_c_tilde*zhat_z_c
                 grad_b_c[j] += dz_c_tilde
         for b in range(B):
-            dmu_o_sum_total = real(0)
             for j in range(H):
                 dsigma_o_sum = dsigma_o_sum_buf[b, 0]
                 sigma_o = sigma_o_seq[t, b, 0]
-                mu_o = mu_o_seq[t, b, 0]
-                z_o = Z_seq[t, b, j + 3*H]
-                # δ σ_o⟨t⟩ = Σ_j [-δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩) / σ_o⟨t⟩²]_j
-                dsigma_o = dsigma_o_sum
+                # δ σ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩)]_j / σ_o⟨t⟩²
+                dsigma_o = (-dsigma_o_sum)/(sigma_o*sigma_o)
                 dmean_sigma_o_in = dsigma_o*real(1/2)/sigma_o
                 dsigma_o_in = dmean_sigma_o_in/real(H)
-                dmu_o_sum_total += dsigma_o_in*(mu_o*real(2) - real(2)*z_o)
                 dsigma_o_in_buf[b, j] = dsigma_o_in
-            dmu_o_sum_buf[b, 0] = dmu_o_sum_total
         for b in range(B):
             dz_o_row = dZ_seq[t - t0, b, 3*H:]
             for j in range(H):
                 dmu_o_sum = dmu_o_sum_buf[b, 0]
-                dmu_o_sum2 = dmu_o_sum2_buf[b, 0]
+                sigma_o = sigma_o_seq[t, b, 0]
                 dsigma_o_in = dsigma_o_in_buf[b, j]
                 dzhat_o = dzhat_o_buf[b, j]
                 mu_o = mu_o_seq[t, b, 0]
-                sigma_o = sigma_o_seq[t, b, 0]
                 z_o = Z_seq[t, b, j + 3*H]
-                # δ μ_o⟨t⟩ = Σ_j [-δ ẑ_o⟨t⟩ / σ_o⟨t⟩]_j + Σ_j [δ σ_o⟨t⟩ ⊙ (2 μ_o⟨t⟩ - 2 z_o⟨t⟩) / (2 H σ_o⟨t⟩)]_j
-                dmu_o = dmu_o_sum + dmu_o_sum2
+                # δ μ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩]_j / σ_o⟨t⟩
+                dmu_o = -dmu_o_sum/sigma_o
                 # δ z_o⟨t⟩ = δ ẑ_o⟨t⟩ / σ_o⟨t⟩ + δ μ_o⟨t⟩ / H + δ σ_o⟨t⟩ ⊙ (-2 μ_o⟨t⟩ + 2 z_o⟨t⟩) / (2 H σ_o⟨t⟩)
                 dz_o = dsigma_o_in*(-mu_o*real(2) + real(2)*z_o) + dzhat_o/sigma_o + dmu_o/real(H)
                 dz_o_row[j] = dz_o
         for b in range(B):
-            dmu_z_c_sum_total = real(0)
             for j in range(H):
                 dsigma_z_c_sum = dsigma_z_c_sum_buf[b, 0]
                 sigma_z_c = sigma_z_c_seq[t, b, 0]
-                mu_z_c = mu_z_c_seq[t, b, 0]
-                z_c = Z_seq[t, b, j + 2*H]
-                # δ σ_z_c⟨t⟩ = Σ_j [-δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩) / σ_z_c⟨t⟩²]_j
-                dsigma_z_c = dsigma_z_c_sum
+                # δ σ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩)]_j / σ_z_c⟨t⟩²
+                dsigma_z_c = (-dsigma_z_c_sum)/(sigma_z_c*sigma_z_c)
                 dmean_sigma_z_c_in = dsigma_z_c*real(1/2)/sigma_z_c
                 dsigma_z_c_in = dmean_sigma_z_c_in/real(H)
-                dmu_z_c_sum_total += dsigma_z_c_in*(mu_z_c*real(2) - real(2)*z_c)
                 dsigma_z_c_in_buf[b, j] = dsigma_z_c_in
-            dmu_z_c_sum_buf[b, 0] = dmu_z_c_sum_total
         for b in range(B):
             dz_c_row = dZ_seq[t - t0, b, 2*H:3*H]
             for j in range(H):
                 dmu_z_c_sum = dmu_z_c_sum_buf[b, 0]
-                dmu_z_c_sum2 = dmu_z_c_sum2_buf[b, 0]
+                sigma_z_c = sigma_z_c_seq[t, b, 0]
                 dsigma_z_c_in = dsigma_z_c_in_buf[b, j]
                 dzhat_z_c = dzhat_z_c_buf[b, j]
                 mu_z_c = mu_z_c_seq[t, b, 0]
-                sigma_z_c = sigma_z_c_seq[t, b, 0]
                 z_c = Z_seq[t, b, j + 2*H]
-                # δ μ_z_c⟨t⟩ = Σ_j [-δ ẑ_z_c⟨t⟩ / σ_z_c⟨t⟩]_j + Σ_j [δ σ_z_c⟨t⟩ ⊙ (2 μ_z_c⟨t⟩ - 2 z_c⟨t⟩) / (2 H σ_z_c⟨t⟩)]_j
-                dmu_z_c = dmu_z_c_sum + dmu_z_c_sum2
+                # δ μ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩]_j / σ_z_c⟨t⟩
+                dmu_z_c = -dmu_z_c_sum/sigma_z_c
                 # δ z_c⟨t⟩ = δ ẑ_z_c⟨t⟩ / σ_z_c⟨t⟩ + δ μ_z_c⟨t⟩ / H + δ σ_z_c⟨t⟩ ⊙ (-2 μ_z_c⟨t⟩ + 2 z_c⟨t⟩) / (2 H σ_z_c⟨t⟩)
                 dz_c = dsigma_z_c_in*(-mu_z_c*real(2) + real(2)*z_c) + dzhat_z_c/sigma_z_c + dmu_z_c/real(H)
                 dz_c_row[j] = dz_c
         for b in range(B):
-            dmu_u_sum_total = real(0)
             for j in range(H):
                 dsigma_u_sum = dsigma_u_sum_buf[b, 0]
                 sigma_u = sigma_u_seq[t, b, 0]
-                mu_u = mu_u_seq[t, b, 0]
-                z_u = Z_seq[t, b, H + j]
-                # δ σ_u⟨t⟩ = Σ_j [-δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩) / σ_u⟨t⟩²]_j
-                dsigma_u = dsigma_u_sum
+                # δ σ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩)]_j / σ_u⟨t⟩²
+                dsigma_u = (-dsigma_u_sum)/(sigma_u*sigma_u)
                 dmean_sigma_u_in = dsigma_u*real(1/2)/sigma_u
                 dsigma_u_in = dmean_sigma_u_in/real(H)
-                dmu_u_sum_total += dsigma_u_in*(mu_u*real(2) - real(2)*z_u)
                 dsigma_u_in_buf[b, j] = dsigma_u_in
-            dmu_u_sum_buf[b, 0] = dmu_u_sum_total
         for b in range(B):
             dz_u_row = dZ_seq[t - t0, b, H:2*H]
             for j in range(H):
                 dmu_u_sum = dmu_u_sum_buf[b, 0]
-                dmu_u_sum2 = dmu_u_sum2_buf[b, 0]
+                sigma_u = sigma_u_seq[t, b, 0]
                 dsigma_u_in = dsigma_u_in_buf[b, j]
                 dzhat_u = dzhat_u_buf[b, j]
                 mu_u = mu_u_seq[t, b, 0]
-                sigma_u = sigma_u_seq[t, b, 0]
                 z_u = Z_seq[t, b, H + j]
-                # δ μ_u⟨t⟩ = Σ_j [-δ ẑ_u⟨t⟩ / σ_u⟨t⟩]_j + Σ_j [δ σ_u⟨t⟩ ⊙ (2 μ_u⟨t⟩ - 2 z_u⟨t⟩) / (2 H σ_u⟨t⟩)]_j
-                dmu_u = dmu_u_sum + dmu_u_sum2
+                # δ μ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩]_j / σ_u⟨t⟩
+                dmu_u = -dmu_u_sum/sigma_u
                 # δ z_u⟨t⟩ = δ ẑ_u⟨t⟩ / σ_u⟨t⟩ + δ μ_u⟨t⟩ / H + δ σ_u⟨t⟩ ⊙ (-2 μ_u⟨t⟩ + 2 z_u⟨t⟩) / (2 H σ_u⟨t⟩)
                 dz_u = dsigma_u_in*(-mu_u*real(2) + real(2)*z_u) + dzhat_u/sigma_u + dmu_u/real(H)
                 dz_u_row[j] = dz_u
         for b in range(B):
-            dmu_f_sum_total = real(0)
             for j in range(H):
                 dsigma_f_sum = dsigma_f_sum_buf[b, 0]
                 sigma_f = sigma_f_seq[t, b, 0]
-                mu_f = mu_f_seq[t, b, 0]
-                z_f = Z_seq[t, b, j]
-                # δ σ_f⟨t⟩ = Σ_j [-δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩) / σ_f⟨t⟩²]_j
-                dsigma_f = dsigma_f_sum
+                # δ σ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩)]_j / σ_f⟨t⟩²
+                dsigma_f = (-dsigma_f_sum)/(sigma_f*sigma_f)
                 dmean_sigma_f_in = dsigma_f*real(1/2)/sigma_f
                 dsigma_f_in = dmean_sigma_f_in/real(H)
-                dmu_f_sum_total += dsigma_f_in*(mu_f*real(2) - real(2)*z_f)
                 dsigma_f_in_buf[b, j] = dsigma_f_in
-            dmu_f_sum_buf[b, 0] = dmu_f_sum_total
         for b in range(B):
             dz_f_row = dZ_seq[t - t0, b, :H]
             for j in range(H):
                 dmu_f_sum = dmu_f_sum_buf[b, 0]
-                dmu_f_sum2 = dmu_f_sum2_buf[b, 0]
+                sigma_f = sigma_f_seq[t, b, 0]
                 dsigma_f_in = dsigma_f_in_buf[b, j]
                 dzhat_f = dzhat_f_buf[b, j]
                 mu_f = mu_f_seq[t, b, 0]
-                sigma_f = sigma_f_seq[t, b, 0]
                 z_f = Z_seq[t, b, j]
-                # δ μ_f⟨t⟩ = Σ_j [-δ ẑ_f⟨t⟩ / σ_f⟨t⟩]_j + Σ_j [δ σ_f⟨t⟩ ⊙ (2 μ_f⟨t⟩ - 2 z_f⟨t⟩) / (2 H σ_f⟨t⟩)]_j
-                dmu_f = dmu_f_sum + dmu_f_sum2
+                # δ μ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩]_j / σ_f⟨t⟩
+                dmu_f = -dmu_f_sum/sigma_f
                 # δ z_f⟨t⟩ = δ ẑ_f⟨t⟩ / σ_f⟨t⟩ + δ μ_f⟨t⟩ / H + δ σ_f⟨t⟩ ⊙ (-2 μ_f⟨t⟩ + 2 z_f⟨t⟩) / (2 H σ_f⟨t⟩)
                 dz_f = dsigma_f_in*(-mu_f*real(2) + real(2)*z_f) + dzhat_f/sigma_f + dmu_f/real(H)
                 dz_f_row[j] = dz_f
@@ -1080,15 +1054,10 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dc_buf = np.empty((B, H), dtype=dtype)
     dc_hat_buf = np.empty((B, H), dtype=dtype)
     dmu_c_buf = np.empty((B, 1), dtype=dtype)
-    dmu_c_sum2_buf = np.empty((B, 1), dtype=dtype)
     dmu_c_sum_buf = np.empty((B, 1), dtype=dtype)
-    dmu_f_sum2_buf = np.empty((B, 1), dtype=dtype)
     dmu_f_sum_buf = np.empty((B, 1), dtype=dtype)
-    dmu_o_sum2_buf = np.empty((B, 1), dtype=dtype)
     dmu_o_sum_buf = np.empty((B, 1), dtype=dtype)
-    dmu_u_sum2_buf = np.empty((B, 1), dtype=dtype)
     dmu_u_sum_buf = np.empty((B, 1), dtype=dtype)
-    dmu_z_c_sum2_buf = np.empty((B, 1), dtype=dtype)
     dmu_z_c_sum_buf = np.empty((B, 1), dtype=dtype)
     dsigma_c_in_buf = np.empty((B, H), dtype=dtype)
     dsigma_c_sum_buf = np.empty((B, 1), dtype=dtype)
@@ -1118,7 +1087,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 4*H), dtype)  # their gradients
     for t1 in range(T, 0, -K):
         t0 = max(t1 - K, 0)
-        _backward_steps(_GEMM[dtype], t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, grad_g_f, grad_b_f, grad_g_u, grad_b_u, grad_g_c, grad_b_c, grad_g_o, grad_b_o, grad_g_s, grad_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dGamma_u_buf, da_buf, dc_buf, dc_hat_buf, dmu_c_buf, dmu_c_sum2_buf, dmu_c_sum_buf, dmu_f_sum2_buf, dmu_f_sum_buf, dmu_o_sum2_buf, dmu_o_sum_buf, dmu_u_sum2_buf, dmu_u_sum_buf, dmu_z_c_sum2_buf, dmu_z_c_sum_buf, dsigma_c_in_buf, dsigma_c_sum_buf, dsigma_f_in_buf, dsigma_f_sum_buf, dsigma_o_in_buf, dsigma_o_sum_buf, dsigma_u_in_buf, dsigma_u_sum_buf, dsigma_z_c_in_buf, dsigma_z_c_sum_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf, dz_c_tilde_buf, dz_tanh_a_buf, dzhat_f_buf, dzhat_o_buf, dzhat_u_buf, dzhat_z_c_buf)
+        _backward_steps(_GEMM[dtype], t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, grad_g_f, grad_b_f, grad_g_u, grad_b_u, grad_g_c, grad_b_c, grad_g_o, grad_b_o, grad_g_s, grad_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dGamma_u_buf, da_buf, dc_buf, dc_hat_buf, dmu_c_buf, dmu_c_sum_buf, dmu_f_sum_buf, dmu_o_sum_buf, dmu_u_sum_buf, dmu_z_c_sum_buf, dsigma_c_in_buf, dsigma_c_sum_buf, dsigma_f_in_buf, dsigma_f_sum_buf, dsigma_o_in_buf, dsigma_o_sum_buf, dsigma_u_in_buf, dsigma_u_sum_buf, dsigma_z_c_in_buf, dsigma_z_c_sum_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf, dz_c_tilde_buf, dz_tanh_a_buf, dzhat_f_buf, dzhat_o_buf, dzhat_u_buf, dzhat_z_c_buf)
         dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 4*H)
         _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
                  out=dfused_x, beta=1)

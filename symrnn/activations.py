@@ -121,8 +121,9 @@ softplus = activation("softplus", grad=lambda y, z: sigmoid(z),
 silu = activation("silu", grad=lambda y, z: sigmoid(z) * (1 + z * (1 - sigmoid(z))),
                   latex=r"\operatorname{silu}",
                   definition=lambda z, exp: z / (1 + exp(-z)),
-                  numpy=lambda z: z * (sp.tanh(z / 2) + 1) / 2,
-                  doc="z sigmoid(z), the sigmoid in its tanh form", torch="F.silu({})")
+                  numpy=lambda z: z * sp.exp(sp.Min(z, 0)) / (1 + sp.exp(-sp.Abs(z))),
+                  doc="z sigmoid(z), the sigmoid as exp(min(z, 0))/(1 + exp(-|z|)): never "
+                      "overflows, accurate in float32 for z < 0 too", torch="F.silu({})")
 elu = activation("elu", grad=lambda y, z: positive(y) + (1 - positive(y)) * (y + 1),
                  latex=r"\operatorname{elu}",
                  definition=lambda z, exp: sp.Piecewise((z, z > 0), (exp(z) - 1, True)),

@@ -17,7 +17,7 @@ standalone NumPy modules that import nothing but numpy.
 examples:
   symrnn generate lstm     # writes ./generated/lstm.py, then: from generated import lstm
   symrnn derive lstm       # the derived BPTT equations, in LaTeX (or --format markdown|text)
-  symrnn verify lstm       # checks the derivation against sympy.diff of the unrolled cell
+  symrnn verify lstm       # checks the derivation against the unrolled cell, independently
   symrnn list              # the cells, their states and parameters
   symrnn vanish rnn lstm   # how far back the gradient reaches, cell by cell
   symrnn train adding --cell lstm   # the adding problem, on the generated module

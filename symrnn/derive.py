@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .cell import INPUT, Affine, Cell, Elementwise
-from .reductions import unitsum
+from .reductions import UNITS, mean, unitsum
 from .symbols import adjoint, next_adjoint, prev, sym
 
 DY = sym("dy")  # the gradient of the loss with respect to this step's output
@@ -126,6 +126,36 @@ def _own(expr, node):
     return expr
 
 
+def _sum_over_units(term, cell, per_sample):
+    """``sum_j term_j`` for an H-vector ``term``, per-sample factors taken out of the sum and
+    the sum split over a sum of terms; a per-sample term sums to H times itself, and a vector
+    whose mean is a node ``mu = mean(v)`` to ``H mu`` (so ``sum_j (v - mu)_j`` is 0).
+    ``per_sample``: the adjoints whose value is one number per sample."""
+    means = {n.expr.args[0]: n.out for n in cell.nodes
+             if not isinstance(n, Affine) and isinstance(n.expr, mean)}
+
+    def scalar(e):
+        return all(s == UNITS or s in per_sample or cell.size(s) == 1 for s in e.free_symbols)
+
+    def total(e):
+        outside, inside = sp.S.One, []
+        for factor in sp.Mul.make_args(e):
+            if scalar(factor):
+                outside *= factor
+            else:
+                inside.append(factor)
+        inside = sp.Mul(*inside)
+        if inside == 1:
+            return outside * UNITS
+        if inside in means:
+            return outside * UNITS * means[inside]
+        if isinstance(inside, sp.Add):
+            return outside * sp.Add(*(total(part) for part in inside.args))
+        return outside * unitsum(inside)
+
+    return total(term)
+
+
 def derive(cell: Cell) -> Derivation:
     terms = defaultdict(list)  # symbol -> elementwise terms of its adjoint
     projections = defaultdict(list)  # symbol -> projections into its adjoint
@@ -139,9 +169,14 @@ def derive(cell: Cell) -> Derivation:
                        tuple(reversed(projections[symbol])))  # in forward order
 
     backward, reductions = [], {}
+    per_sample = {adjoint(n) for n in cell.scalars}  # adjoints of one number per sample
     for node in reversed(cell.nodes):
         backward.append(adjoint_of(node.out))
         dn = adjoint(node.out.name)
+        if not backward[-1].projections and all(
+                s == UNITS or s in per_sample or cell.size(s) == 1
+                for s in backward[-1].expr.free_symbols):
+            per_sample.add(dn)  # e.g. the adjoint of (v - mu)**2 under a mean: dvar / H
         if isinstance(node, Affine):
             for j, v in enumerate(node.inputs):
                 projections[v].append(Projection(node, j))
@@ -152,7 +187,7 @@ def derive(cell: Cell) -> Derivation:
         for v in _by_name(node.expr.free_symbols):
             term = _own(_partial(node.expr, v), node) * dn
             if cell.size(v) == 1 and cell.size(node.out) != 1:
-                term = unitsum(term)
+                term = _sum_over_units(term, cell, per_sample)
             terms[v].append(term)
 
     leaving = [prev(s) for s in cell.states] + [sym(INPUT)] + [sym(v) for v in cell.vectors]

@@ -11,6 +11,7 @@ from sympy.core.symbol import Str
 from . import __version__
 from .display import SeedLatexPrinter, SeedTextPrinter
 from .notation import AffineMap, Block, Delta, Grad, equations, value
+from .reductions import UNITS, mean, unitsum
 from .render import GENERATED_BY, environment
 from .symbols import sym
 
@@ -49,6 +50,16 @@ def _legend(cell, math, words):
             f"columns of {math(W)} that read u. "
             f"{math(value('z_k'))} is the pre-activation of gate k: the affine map inside its "
             f"activation.")
+    if cell.scalars:
+        v = value("v")
+        items.append(
+            f"{math(mean(v))} is the mean of v over its H units and {math(unitsum(v))} their "
+            f"sum: one number per sample, which broadcasts over the units where a vector "
+            f"expression reads it (a mean {math(value('mu'))} sends "
+            f"{math(Delta(value('mu'), sp.nan) / UNITS)} back to every unit). In a layer norm, "
+            f"{math(value('mu_k'))} and "
+            f"{math(value('sigma_k'))} are the mean and the standard deviation of the vector "
+            f"it normalises.")
     items += [
         f"{math(Delta(value('v'), sp.nan))} = {math(Grad(value('v')))} is the gradient of the "
         f"loss {words['loss']} with respect to v at step t; {math(Delta(a_t, 1))} is the part "

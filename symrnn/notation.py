@@ -101,17 +101,28 @@ def equations(derivation) -> Equations:
     shown = {sym(INPUT): value(INPUT)}
     for s in cell.states:
         shown[prev(s)], shown[sym(s)] = value(s, -1), value(s)
+    readers = {}  # how many nodes read each value
+    for node in cell.nodes:
+        for v in (node.inputs if isinstance(node, Affine) else node.expr.free_symbols):
+            readers[v] = readers.get(v, 0) + 1
+    own_rows = []  # affine maps read by several nodes: a row z_k = W_k [...] of their own
     for node in cell.nodes:
         if isinstance(node, Affine):
             shown[node.out] = AffineMap(node.weight, node.bias if node.bias is not None else 0,
                                         *(shown[v] for v in node.inputs))
+            if readers.get(node.out, 0) > 1:
+                own_rows.append((value(node.out.name), shown[node.out], node))
+                shown[node.out] = value(node.out.name)
         elif node.out.name in cell.made:
             shown[node.out] = node.expr.xreplace(shown)
         else:
             shown.setdefault(node.out, value(node.out.name))
     rows = [n for n in cell.nodes if not isinstance(n, Affine) and n.out.name not in cell.made]
-    forward = tuple((shown[n.out], n.expr.xreplace(shown)) for n in rows)
+    own = {node: (lhs, rhs) for lhs, rhs, node in own_rows}
+    forward = tuple(own[n] if n in own else (shown[n.out], n.expr.xreplace(shown))
+                    for n in cell.nodes if n in own or n in rows)
     names = {shown[n.out]: n.out.name for n in rows}
+    names.update({lhs: node.out.name for lhs, _, node in own_rows})
 
     def block(a, j):
         if len(a.inputs) == 1:

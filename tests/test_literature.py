@@ -235,3 +235,17 @@ def test_a_real_name_clash_says_which_two_things_clash():
     message = str(info.value)
     assert "'z_f'" in message and "the affine map W_f" in message
     assert "an equation's target" in message and "\n" not in message
+
+
+def test_the_lstm_ln_derivation_fits_on_two_pages():
+    """docs/lstm_ln-derivation.png is this PDF (pdftoppm -r 80); pdfcompresslevel=0 leaves the
+    page objects readable."""
+    import re
+    import shutil
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not installed (CI installs it)")
+    from symrnn.document import pdf
+
+    pages = re.findall(rb"/Type\s*/Page(?!s)", pdf(symrnn.derive("lstm_ln")))
+    assert 1 <= len(pages) <= 2
