@@ -42,7 +42,7 @@ if jax:
     jax.config.update("jax_enable_x64", True)  # for the float64 check; float32 stays float32
 
 ROOT = Path(__file__).resolve().parent.parent
-CELLS = ("lstm", "gru", "gru_torch", "lstm_peephole", "mgu", "rnn")
+CELLS = ("lstm", "gru", "gru_torch", "lstm_peephole", "mgu", "rnn", "lstm_ln", "slstm")
 CONFIGS = [(100, 32, 64, 128), (100, 64, 256, 512), (1000, 1, 8, 32), (10000, 1, 8, 32),
            (50, 128, 512, 1024)]  # (T, B, D, H)
 SMALL = [CONFIGS[0], CONFIGS[2]]
@@ -164,6 +164,32 @@ class PeepholeLSTM(torch.nn.Module if torch else object):
         return torch.stack(ys)
 
 
+class LayerNormLSTM(torch.nn.Module if torch else object):
+    """lstm_ln as a researcher writes it in PyTorch: one fused matmul for the four gates, a
+    torch.nn.LayerNorm per gate and one on the cell state, one step looped in Python."""
+
+    def __init__(self, p):
+        super().__init__()
+        param = lambda v: torch.nn.Parameter(torch.from_numpy(np.array(v)))  # noqa: E731
+        self.W = param(np.concatenate([p[f"W_{k}"] for k in "fuco"]))  # (4H, H + D), no bias
+        H, dtype = p["g_f"].shape[0], self.W.dtype
+        self.norms = torch.nn.ModuleList(torch.nn.LayerNorm(H, eps=1e-5, dtype=dtype)
+                                         for _ in "fucos")
+        for k, norm in zip("fucos", self.norms, strict=True):
+            norm.weight, norm.bias = param(p[f"g_{k}"]), param(p[f"b_{k}"])
+
+    def forward(self, x):
+        (n_f, n_u, n_c, n_o, n_s), H, ys = self.norms, self.W.shape[0] // 4, []
+        a = c = x.new_zeros(x.shape[1], H)
+        for x_t in x:
+            z_f, z_u, z_c, z_o = torch.nn.functional.linear(torch.cat([a, x_t], 1),
+                                                            self.W).split(H, 1)
+            c = torch.sigmoid(n_f(z_f)) * c + torch.sigmoid(n_u(z_u)) * torch.tanh(n_c(z_c))
+            a = torch.sigmoid(n_o(z_o)) * torch.tanh(n_s(c))
+            ys.append(a)
+        return torch.stack(ys)
+
+
 def torch_run(module, x, G):
     xt, gt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(G)
 
@@ -281,6 +307,8 @@ def implementations(cell, mod, params, x, G, compiled=None, plan=None):
         impls["torch"] = torch_run(PeepholeLSTM(params), x, G)
     elif torch:  # a cell PyTorch has no module for: its step printed as PyTorch code, looped
         impls["torch"] = torch_run(torch_cell.CellLoop(cell, params), x, G)
+    if torch and name == "lstm_ln":  # and as written by hand, with torch.nn.LayerNorm
+        impls["torch LN"] = torch_run(LayerNormLSTM(params), x, G)
     if jax and name == "lstm":
         impls["jax"] = jax_lstm_run(params, x, G)
     return impls
@@ -388,10 +416,14 @@ def busy(seconds=0.5):
 
 
 def markdown_table(rows):
+    ln = any("torch LN ms" in row for row in rows)  # a column only when a row has it (lstm_ln)
     cols = ["cell", "config (T, B, D, H)", "symrnn ms", *(["numba ms"] if numba else []),
-            "new arrays ms", "naive ms", "torch ms", *(["jax ms"] if jax else []), "GEMMs ms",
-            "new arrays/symrnn", "torch/symrnn", "naive/symrnn",
-            *(["symrnn/numba", "torch/numba", "naive/numba"] if numba else []), "torch/GEMMs",
+            "new arrays ms", "naive ms", "torch ms", *(["torch LN ms"] if ln else []),
+            *(["jax ms"] if jax else []), "GEMMs ms",
+            "new arrays/symrnn", "torch/symrnn", *(["torch LN/symrnn"] if ln else []),
+            "naive/symrnn",
+            *(["symrnn/numba", "torch/numba", *(["torch LN/numba"] if ln else []), "naive/numba"]
+              if numba else []), "torch/GEMMs", *(["torch LN/GEMMs"] if ln else []),
             "GEMMs/symrnn", *(["GEMMs/numba"] if numba else []), "GFLOP/s", "% peak"]
     cells = [[row.get(c, "—") for c in cols] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
@@ -399,15 +431,36 @@ def markdown_table(rows):
     return "\n".join([line(cols), line(["-" * w for w in widths]), *map(line, cells)])
 
 
+def config(text):
+    """A --configs value: small, all, or one configuration T,B,D,H (four positive integers)."""
+    if text in ("small", "all"):
+        return text
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected small, all or T,B,D,H (e.g. 100,32,64,128), "
+                                         f"got {text!r}")
+    return values
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", nargs="+", default=list(CELLS),
                         help="built-in names or cell files (benchmarks/cells/coupled.py)")
-    parser.add_argument("--configs", choices=("small", "all"), default="all")
+    parser.add_argument("--configs", nargs="+", type=config, default=["all"],
+                        metavar="small|all|T,B,D,H",
+                        help="small: (100, 32, 64, 128) and (1000, 1, 8, 32); all (default): "
+                             "the five; or configurations of your own, e.g. 100,64,256,512")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results.md")
     args = parser.parse_args(argv)
+    configs = []  # (T, B, D, H), in the order given, each once
+    for c in args.configs:
+        for cfg in {"small": SMALL, "all": CONFIGS}.get(c, [c]) if isinstance(c, str) else [c]:
+            configs += [cfg] if cfg not in configs else []
     argv = sys.argv[1:] if argv is None else argv
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
         if var in os.environ:
@@ -452,7 +505,7 @@ def main(argv=None):
     print("agree with symrnn (float64, 1e-8):", ", ".join(check(cells, modules, compiled)))
     rows, rng = [], np.random.default_rng(0)
     for cell in cells:
-        for T, B, D, H in SMALL if args.configs == "small" else CONFIGS:
+        for T, B, D, H in configs:
             params = modules[cell].init_params(D, H, rng=0, dtype=np.float32)
             x = rng.standard_normal((T, B, D), dtype=np.float32)
             G = rng.standard_normal((T, B, H), dtype=np.float32)
@@ -465,10 +518,12 @@ def main(argv=None):
                    "GFLOP/s": f"{gflops:.1f}", "% peak": f"{100 * gflops / peak:.0f}%"}
             row.update({f"{k} ms": f"{v:.3g}" for k, v in ms.items()})
             row.update({f"{k}/symrnn": f"{ms[k] / ms['symrnn']:.2f}"
-                        for k in ("new arrays", "naive", "torch") if k in ms})
+                        for k in ("new arrays", "naive", "torch", "torch LN") if k in ms})
             row.update({f"{k}/numba": f"{ms[k] / ms['numba']:.2f}"
-                        for k in ("symrnn", "naive", "torch") if k in ms and "numba" in ms})
-            row.update({f"{k}/GEMMs": f"{ms[k] / ms['GEMMs']:.2f}" for k in ("torch",) if k in ms})
+                        for k in ("symrnn", "naive", "torch", "torch LN")
+                        if k in ms and "numba" in ms})
+            row.update({f"{k}/GEMMs": f"{ms[k] / ms['GEMMs']:.2f}" for k in ("torch", "torch LN")
+                        if k in ms})
             row.update({f"GEMMs/{k}": f"{ms['GEMMs'] / ms[k]:.0%}" for k in ("symrnn", "numba")
                         if k in ms})
             rows.append(row)
@@ -495,7 +550,9 @@ numba: the --backend numba module (compiled time loops; float32 tanh approximate
 symrnn/approx.py), also with a workspace.
 naive: course-notes NumPy (a matmul per gate per step, dW summed in the loop). torch: nn.LSTM,
 nn.GRU (gru_torch), a Python-loop nn.Module (lstm_peephole), and for any other cell its step
-printed as PyTorch code by symrnn.torch_cell, looped in Python. Ratio > 1: symrnn is faster.
+printed as PyTorch code by symrnn.torch_cell, looped in Python. torch LN (lstm_ln): a Python-loop
+nn.Module by hand, one fused matmul and a torch.nn.LayerNorm per gate and on the cell state.
+Ratio > 1: symrnn is faster.
 GEMMs: only the matrix products the module makes (same shapes, NumPy's BLAS, preallocated
 outputs; a step's products batch-major as the module makes them or gate-major, weights on the
 left, whichever is faster), called from Python, and nothing else: no NumPy code is faster.

@@ -153,6 +153,8 @@ class CellBuilder:
         """Declare ``name = expr`` (elementwise) and return its symbol; a state name updates it."""
         expr = sp.sympify(expr)  # a SymPy object already; only turns Python numbers into SymPy's
         expr = expr.xreplace({f: sp.Rational(str(f)) for f in expr.atoms(sp.Float)})
+        # every value is real: SymPy's re(u) (|exp(u)| becomes exp(re(u))) is u, im(u) is 0
+        expr = expr.replace(sp.re, lambda u: u).replace(sp.im, lambda u: sp.S.Zero)
         expr = self._cache_activations(expr, name, top=True)
         self._nodes.append(Elementwise(sym(name), expr))
         return sym(name)
@@ -177,13 +179,16 @@ class CellBuilder:
     # -- helpers ---------------------------------------------------------------------------------
 
     def _as_symbol(self, value, fallback):
-        """An affine input: a symbol as it is, an expression bound to its own node."""
+        """An affine input: a symbol as it is, an expression bound to its own node (one node
+        for the same expression read by several affine maps)."""
         value = sp.sympify(value)
         if isinstance(value, sp.Symbol):
             return value
-        if isinstance(value, sp.Mul) and all(isinstance(f, sp.Symbol) for f in value.args):
-            fallback = "_".join(f.name for f in value.args)  # Gamma_r*a_prev -> Gamma_r_a_prev
-        return self._make(fallback, value)
+        if value not in self._by_expr:
+            if isinstance(value, sp.Mul) and all(isinstance(f, sp.Symbol) for f in value.args):
+                fallback = "_".join(f.name for f in value.args)  # Gamma_r*a_prev: Gamma_r_a_prev
+            self._by_expr[value] = self._make(self._fresh(fallback), value)
+        return self._by_expr[value]
 
     def _cache_activations(self, expr, lhs, top):
         """Give every activation application below the top of an equation a node of its own,

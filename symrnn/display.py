@@ -135,6 +135,12 @@ class SeedLatexPrinter(LatexPrinter):
         k = _power_of_ten(expr)
         return f"10^{{-{k}}}" if k else super()._print_Rational(expr)
 
+    def _print_Maximum(self, expr, exp=None):
+        return rf"\max\left({', '.join(self._print(a) for a in expr.args)}\right)"
+
+    def _print_Minimum(self, expr, exp=None):
+        return rf"\min\left({', '.join(self._print(a) for a in expr.args)}\right)"
+
     def _print_exp(self, expr, exp=None):
         text = rf"\exp\left({self._print(expr.args[0])}\right)"
         return rf"{text}^{{{exp}}}" if exp else text
@@ -237,10 +243,10 @@ class SeedTextPrinter(StrPrinter):
     def _print_Abs(self, expr):
         return f"|{self._print(expr.args[0])}|"
 
-    def _print_Max(self, expr):
+    def _print_Maximum(self, expr):
         return f"max({', '.join(self._print(a) for a in expr.args)})"
 
-    def _print_Min(self, expr):
+    def _print_Minimum(self, expr):
         return f"min({', '.join(self._print(a) for a in expr.args)})"
 
     def _print_Heaviside(self, expr):

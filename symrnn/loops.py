@@ -86,7 +86,8 @@ class Loops:
     @staticmethod
     def numbers(phases):
         """Whether a kernel's lines write numbers (``real(...)``)."""
-        return any("real(" in line for p in phases if isinstance(p, Loop) for line in p.lines)
+        return any("real(" in line for p in phases if isinstance(p, Loop)
+                   for line in p.lines + p.starts + p.ends)
 
 
 class ScalarPrinter(CodePrinter):
@@ -528,7 +529,8 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                      + tuple(f"grad_{v}" for v in cell.vectors)
                      + tuple(sequence(s) for s in cell.states)
                      + tuple(sequence(n) for n in plan.kept)
-                     + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if plan.activates else ())
+                     + (("Z_seq",) if keep_Z else ())
+                     + (("A_seq",) if "A_seq" in plan.cache else ())
                      + ("dZ_seq",) + tuple(n for c in carries for n in c[1:])
                      + tuple(sorted(bscratch)))
     lines = [line for p in forward + backward if isinstance(p, Loop)

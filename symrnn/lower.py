@@ -150,6 +150,8 @@ def _series(name, cell):
     for s in cell.states:
         if name == prev(s).name:
             return sequence(s)
+    if name in cell.states:  # the state's value at this step: [t] of its series from step 1
+        return f"{sequence(name)}[1:]"
     return sequence(name)
 
 
@@ -419,7 +421,7 @@ def lower(derivation: Derivation) -> Plan:
                                or f"G_block[{at[1:-1] or ':'}] = {code.doprint(grad)}")
     first = next(a for a in order if sym(INPUT) in a.inputs)
     keep_Z = any(v in slot_of for v in derivation.cached)
-    keep_A = any(v in direct for v in derivation.cached)
+    keep_A = any(v in direct for v in derivation.cached) or bool(derivatives)  # G from A
     step_loads = tuple(Statement(prev(s).name, f"{sequence(s)}[t]") for s in cell.states
                        if prev(s) in read_forward)
     plan = Plan(
@@ -428,7 +430,8 @@ def lower(derivation: Derivation) -> Plan:
         sizes_from=(first.weight.name, sum(1 for v in first.inputs if v.name != INPUT)),
         helpers=tuple((e.name, code.helper(e), e.doc) for e in helpers_used(
             [n.expr for n in cell.nodes if not isinstance(n, Affine) and n.out not in direct]
-            + [gates[order[g[0]].out].expr for g in groups if not through_tanh(g)])),
+            + [gates[order[g[0]].out].expr for g in groups if not through_tanh(g)]
+            + [a.expr for a in derivation.backward])),  # softplus' = sigmoid(z)
         text=text, width=_print_size(width),
         slots=tuple(Slot(a.out.name, a.weight.name, a.bias.name if a.bias is not None else None,
                          cols(k)) for k, a in enumerate(order)),

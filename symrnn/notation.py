@@ -67,6 +67,21 @@ class Grad(sp.Function):
     nargs = 1
 
 
+class Maximum(sp.Function):
+    """``max(...)`` for display: SymPy's ``Max`` would compare its display arguments."""
+
+
+class Minimum(sp.Function):
+    """``min(...)`` for display."""
+
+
+def _shown(expr, values):
+    """``expr`` with its symbols replaced by how they are shown (``max`` kept unevaluated)."""
+    extreme = {sp.Max: Maximum, sp.Min: Minimum}
+    expr = expr.replace(lambda e: type(e) in extreme, lambda e: extreme[type(e)](*e.args))
+    return expr.xreplace(values)
+
+
 WHOLE = sp.nan  # Delta(v, WHOLE): the whole gradient with respect to v
 
 
@@ -114,12 +129,12 @@ def equations(derivation) -> Equations:
                 own_rows.append((value(node.out.name), shown[node.out], node))
                 shown[node.out] = value(node.out.name)
         elif node.out.name in cell.made:
-            shown[node.out] = node.expr.xreplace(shown)
+            shown[node.out] = _shown(node.expr, shown)
         else:
             shown.setdefault(node.out, value(node.out.name))
     rows = [n for n in cell.nodes if not isinstance(n, Affine) and n.out.name not in cell.made]
     own = {node: (lhs, rhs) for lhs, rhs, node in own_rows}
-    forward = tuple(own[n] if n in own else (shown[n.out], n.expr.xreplace(shown))
+    forward = tuple(own[n] if n in own else (shown[n.out], _shown(n.expr, shown))
                     for n in cell.nodes if n in own or n in rows)
     names = {shown[n.out]: n.out.name for n in rows}
     names.update({lhs: node.out.name for lhs, _, node in own_rows})
@@ -149,7 +164,7 @@ def equations(derivation) -> Equations:
              and any(a.of == n.out for n in cell.affines)}
     backward, per_step = [], {}
     for a in derivation.backward:
-        rhs = sp.Add(a.expr.xreplace({**values, **grads}),
+        rhs = sp.Add(_shown(a.expr, {**values, **grads}),
                      *(Project(block(p.affine, p.index), grads[p.source]) for p in a.projections))
         per_step[a.out] = rhs
         if a.out in alias:  # shown under the name of the affine map it passes through

@@ -249,3 +249,27 @@ def test_the_lstm_ln_derivation_fits_on_two_pages():
 
     pages = re.findall(rb"/Type\s*/Page(?!s)", pdf(symrnn.derive("lstm_ln")))
     assert 1 <= len(pages) <= 2
+
+
+FUZZED = {  # what tests/test_fuzz.py found, each cut down to its smallest cell
+    "reads the state of this step": ('["a", "c"]', ["c = tanh(W_c[x, c_prev])",
+                                                    "a = tanh(W_f[c, a_prev] + b_a)"]),
+    "softplus' is a sigmoid": ('["a"]', ["a = tanh(W_a[a_prev, x] + b_a + softplus(a_prev))"]),
+    "a gate inside a sum": ('["a"]', ["a = tanh(W_a[a_prev, x] + b_a + identity(W_z[x]))"]),
+    "a softplus gate": ('["a"]', ["a = tanh(W_a[a_prev, x] + softplus(W_f[x]))"]),
+    "max of an exp": ('["a"]', ["a = tanh(W_a[a_prev, x] + b_a + max(exp(-a_prev), 1/2))"]),
+    "one product read twice": ('["a"]', ["r = sigmoid(W_r[a_prev, x] + b_r)",
+                                         "a = tanh(W_a[r * a_prev, x] + W_c[r * a_prev])"]),
+    "abs of an exp": ('["a"]', ["a = tanh(W_a[a_prev, x] + b_a + abs(exp(a_prev)))"]),
+    "a mean first": ('["a"]', ["a = tanh(W_a[a_prev, x] + b_a - mean(a_prev))"]),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", sorted(FUZZED))
+def test_what_the_fuzzer_found(tmp_path, case, backend):
+    """Wrong dW for a state read at its own step; NameError sigmoid, A_seq; Max comparing its
+    display arguments; 'a_prev_r' declared twice; unsupported 're'; numba's undefined real."""
+    states, equations = FUZZED[case]
+    text = _toml("found", states, "[]", equations)
+    _fd_ok(_write(tmp_path, text, "found"), backend)

@@ -1,0 +1,219 @@
+"""Random cells (tests/fuzz.py) through the whole pipeline: a compiler is trusted when random
+programs agree.
+
+For each seed (``--fuzz-cells N`` cells, default 24, from ``--fuzz-seed S``, default 0: seeds S,
+S + 1, ..., S + N - 1), the TOML text ``random_cell(seed)`` is
+
+- ``test_verify[seed-k]``: parsed (``symrnn.spec.parse_spec``), derived, and proved by
+  ``symrnn.verify`` (every Check ok) at one random point (``points=1``: 1.5 s a cell here, its
+  default three points take 3-6 s; a wrong rule agrees with the direct side only on a set of
+  measure zero, which one random point misses as well as three);
+- ``test_numpy[seed-k]``: generated and loaded as a NumPy module, whose backward agrees with
+  central finite differences in float64 (conftest ``gradient_errors``, T, B, D, H = 5, 2, 3, 4)
+  to a relative error below ``FD_TOL`` = 1e-6 for every parameter, x and every initial state;
+- ``test_numba[seed-k]`` (needs numba): the same for the numba module, whose forward outputs,
+  final states and every gradient also equal the NumPy module's to 1e-12 in float64. Compiling
+  is the slow part (4-7 s a cell here, finite differences included), so numba runs on every
+  ``NUMBA_EVERY``-th seed only (S, S + 6, ...: 4 of the 24 default cells);
+  ``--fuzz-cells 300`` gives 50 numba cells.
+
+The default run (24 cells: 24 verify, 24 NumPy, 4 numba) takes about 50 s on this project's
+2-core machine (verify 19 s, NumPy 10 s, numba 18 s).
+
+A failure names the seed and prints the TOML text of the cell, which reproduces it:
+``symrnn.spec.parse_spec(text)`` (or save it as ``cell.toml`` and ``symrnn verify cell.toml``).
+``test_the_default_cells_cover_the_grammar`` keeps the generator's coverage from shrinking
+silently: over the default cells, every activation, function, reduction and shape of equation
+occurs at least once.
+"""
+
+import ast
+import contextlib
+import tomllib
+
+import numpy as np
+import pytest
+from conftest import (
+    FD_TOL,
+    FUZZ_CELLS,
+    FUZZ_SEED,
+    gradient_errors,
+    max_rel_err,
+    needs_numba,
+    random_problem,
+)
+from fuzz import ACTIVATIONS, FUNCTIONS, GATE_LETTERS, random_cell
+
+import symrnn
+from symrnn.cell import Affine
+from symrnn.spec import parse_spec
+from symrnn.verify import verify
+
+NUMBA_EVERY = 6  # numba runs on seeds S, S + 6, S + 12, ...
+VERIFY_POINTS = 1  # random points symrnn.verify checks each cell at
+SAME_TOL = 1e-12  # the numba module against the NumPy module, float64
+
+
+def pytest_generate_tests(metafunc):
+    if "seed" not in metafunc.fixturenames:
+        return
+    first = metafunc.config.getoption("--fuzz-seed")
+    seeds = list(range(first, first + metafunc.config.getoption("--fuzz-cells")))
+    if metafunc.function.__name__ == "test_numba":
+        seeds = seeds[::NUMBA_EVERY]
+    metafunc.parametrize("seed", seeds, ids=[f"seed-{s}" for s in seeds])
+
+
+_CACHE = {}
+
+
+def _text(seed):
+    return random_cell(seed)
+
+
+def _cell(seed):
+    if ("cell", seed) not in _CACHE:
+        _CACHE["cell", seed] = parse_spec(_text(seed), f"<random_cell({seed})>")
+    return _CACHE["cell", seed]
+
+
+def _module(seed, backend):
+    if (backend, seed) not in _CACHE:
+        _CACHE[backend, seed] = symrnn.load(_cell(seed), backend)
+    return _CACHE[backend, seed]
+
+
+def _reproduce(seed):
+    return f"\n--- reproduce with this cell (tests/fuzz.py random_cell({seed})) ---\n{_text(seed)}"
+
+
+@contextlib.contextmanager
+def _reporting(seed):
+    """Any error of symrnn's, or a failed assertion, with the TOML text of the cell."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - every failure is reported with its cell
+        message = str(e) if isinstance(e, AssertionError) else f"{type(e).__name__}: {e}"
+        pytest.fail(f"{message}{_reproduce(seed)}", pytrace=True)
+
+
+def _check_gradients(seed, mod):
+    errors = gradient_errors(mod, seed=seed, order=4)  # fourth order: see FD_STENCILS
+    bad = {k: f"rel err {e:.2e} (max |fd grad| {g:.2e})" for k, (e, g) in errors.items()
+           if not e < FD_TOL}
+    assert not bad, f"backward vs central finite differences, >= {FD_TOL}: {bad}"
+
+
+def test_verify(seed):
+    with _reporting(seed):
+        cell = _cell(seed)
+        checks = verify(symrnn.derive(cell), points=VERIFY_POINTS)
+        failed = [f"{c.quantity}: {c.detail}" for c in checks if not c.ok]
+        assert not failed, "symrnn.verify: " + "; ".join(failed)
+
+
+def test_numpy(seed):
+    with _reporting(seed):
+        _check_gradients(seed, _module(seed, "numpy"))
+
+
+@needs_numba
+def test_numba(seed):
+    with _reporting(seed):
+        mod = _module(seed, "numba")
+        _check_gradients(seed, mod)
+        reference = _module(seed, "numpy")
+        params, x, state0, G, Gs = random_problem(reference, seed=seed + 1)
+        outputs = []
+        for module in (reference, mod):
+            y, state_T, cache = module.forward(params, x, state0)
+            grads, dx, dstate0 = module.backward(params, cache, G, Gs)
+            outputs.append({"y": y, "dx": dx, **{f"grads[{k!r}]": grads[k] for k in params},
+                            **{f"state_T[{s!r}]": state_T[s] for s in module.STATES},
+                            **{f"dstate0[{s!r}]": dstate0[s] for s in module.STATES}})
+        numpy_out, numba_out = outputs
+        differ = {k: f"{max_rel_err(numpy_out[k], numba_out[k]):.2e}" for k in numpy_out
+                  if not max_rel_err(numpy_out[k], numba_out[k]) < SAME_TOL}
+        assert not differ, f"the numba module differs from the NumPy module: {differ}"
+
+
+def test_the_generator_is_deterministic_and_varied(fuzz_seeds):
+    texts = [random_cell(s) for s in fuzz_seeds[:50]]
+    assert texts == [random_cell(np.int64(s)) for s in fuzz_seeds[:50]]
+    equations = [tuple(tomllib.loads(t)["equations"]) for t in texts]
+    assert len(set(equations)) == len(equations)
+
+
+# -- coverage ------------------------------------------------------------------------------------
+
+def _features(text):
+    """What one cell text uses, read off its equations (ast) and its parsed Cell."""
+    spec = tomllib.loads(text)
+    states, found = spec["states"], set()
+    targets = set()
+    for eq in spec["equations"]:
+        tree = ast.parse(eq).body[0]
+        target = tree.targets[0].id
+        targets.add(target)
+        if target in GATE_LETTERS:
+            found.add("one-letter gate")
+        calls = [n for n in ast.walk(tree.value) if isinstance(n, ast.Call)]
+        for call in calls:
+            found.add(call.func.id)
+            if call.func.id == "layer_norm" and len(call.args) == 2:
+                found.add("layer_norm eps")
+        if isinstance(tree.value, ast.Call) and tree.value.func.id == "mean":
+            found.add("mean equation")
+        for node in ast.walk(tree.value):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+                if not (isinstance(node.right, ast.Constant) and isinstance(node.right.value, int)):
+                    found.add("rational power")
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+                if not isinstance(node.right, ast.Constant):
+                    found.add("division by an expression")
+        if sum(isinstance(n, ast.Subscript) for n in ast.walk(tree.value)) > 1:
+            found.add("several affine maps in one equation")
+    if spec.get("params"):
+        found.add("elementwise param")
+    try:
+        cell = parse_spec(text)
+    except Exception:  # noqa: BLE001 - a cell symrnn refuses: its own test fails
+        return found
+    gates = targets - set(states)
+    for node in cell.nodes:
+        if not isinstance(node, Affine):
+            continue
+        found.add("affine without bias" if node.bias is None else "affine with bias")
+        names = {v.name for v in node.inputs}
+        if names & gates:
+            found.add("gate read by an affine map")
+        if names & set(states):
+            found.add("current state read by an affine map")
+        if names & cell.made:
+            found.add("expression read by an affine map")
+    for eq_nodes in [spec["equations"]]:
+        for eq in eq_nodes:
+            value = ast.parse(eq).body[0].value
+            biased = [n for n in ast.walk(value) if isinstance(n, ast.BinOp)
+                      and isinstance(n.op, (ast.Add, ast.Sub))
+                      and isinstance(n.left, ast.Subscript) and isinstance(n.right, ast.Name)
+                      and n.right.id.startswith("b_")]
+            if len(biased) > 1:
+                found.add("several biased affine maps in one equation")
+    if len(states) > 1:
+        found.add("several states")
+    return found
+
+
+def test_the_default_cells_cover_the_grammar():
+    wanted = (set(ACTIVATIONS) | set(FUNCTIONS) | {
+        "mean", "layer_norm", "layer_norm eps", "mean equation", "rational power",
+        "division by an expression", "several affine maps in one equation",
+        "several biased affine maps in one equation", "elementwise param", "one-letter gate",
+        "affine without bias", "affine with bias", "gate read by an affine map",
+        "current state read by an affine map", "expression read by an affine map",
+        "several states"})
+    found = set()
+    for seed in range(FUZZ_SEED, FUZZ_SEED + FUZZ_CELLS):
+        found |= _features(random_cell(seed))
+    assert wanted <= found, f"never generated in the default cells: {sorted(wanted - found)}"
