@@ -350,6 +350,7 @@ def forward(params, x, state0=None, *, workspace=None):
             c_prev = c_seq[t]
             Z = Z_seq[t - t0]
             Z += np.dot(a_prev, fused_a_prev_T)
+            # z_f⟨t⟩ = W_f [a⟨t−1⟩, x⟨t⟩]
             z_f = Z[:, :H]
             # μ_f⟨t⟩ = (1/H) Σ_j [z_f⟨t⟩]_j
             mu_f = mu_f_seq[t] = np.mean(z_f, axis=-1, keepdims=True)
@@ -362,6 +363,7 @@ def forward(params, x, state0=None, *, workspace=None):
             z_Gamma_f = b_f + g_f*zhat_f
             # Γ_f⟨t⟩ = σ(b_f + g_f ⊙ ẑ_f⟨t⟩)
             Gamma_f = Gamma_f_seq[t] = sigmoid(z_Gamma_f)
+            # z_u⟨t⟩ = W_u [a⟨t−1⟩, x⟨t⟩]
             z_u = Z[:, H:2*H]
             # μ_u⟨t⟩ = (1/H) Σ_j [z_u⟨t⟩]_j
             mu_u = mu_u_seq[t] = np.mean(z_u, axis=-1, keepdims=True)
@@ -374,6 +376,7 @@ def forward(params, x, state0=None, *, workspace=None):
             z_Gamma_u = b_u + g_u*zhat_u
             # Γ_u⟨t⟩ = σ(b_u + g_u ⊙ ẑ_u⟨t⟩)
             Gamma_u = Gamma_u_seq[t] = sigmoid(z_Gamma_u)
+            # z_c⟨t⟩ = W_c [a⟨t−1⟩, x⟨t⟩]
             z_c = Z[:, 2*H:3*H]
             # μ_z_c⟨t⟩ = (1/H) Σ_j [z_c⟨t⟩]_j
             mu_z_c = mu_z_c_seq[t] = np.mean(z_c, axis=-1, keepdims=True)
@@ -386,6 +389,7 @@ def forward(params, x, state0=None, *, workspace=None):
             z_c_tilde = b_c + g_c*zhat_z_c
             # c̃⟨t⟩ = tanh(b_c + g_c ⊙ ẑ_z_c⟨t⟩)
             c_tilde = np.tanh(z_c_tilde, out=c_tilde_seq[t])
+            # z_o⟨t⟩ = W_o [a⟨t−1⟩, x⟨t⟩]
             z_o = Z[:, 3*H:]
             # μ_o⟨t⟩ = (1/H) Σ_j [z_o⟨t⟩]_j
             mu_o = mu_o_seq[t] = np.mean(z_o, axis=-1, keepdims=True)

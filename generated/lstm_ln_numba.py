@@ -408,18 +408,22 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
             mu_z_c_total = real(0)
             mu_o_total = real(0)
             for j in range(H):
+                # z_f⟨t⟩ = W_f [a⟨t−1⟩, x⟨t⟩]
                 z_f = X[t - t0, b, j] + P_a_prev[b, j]
                 z_f_row[j] = z_f
                 # μ_f⟨t⟩ = (1/H) Σ_j [z_f⟨t⟩]_j
                 mu_f_total += z_f
+                # z_u⟨t⟩ = W_u [a⟨t−1⟩, x⟨t⟩]
                 z_u = X[t - t0, b, H + j] + P_a_prev[b, H + j]
                 z_u_row[j] = z_u
                 # μ_u⟨t⟩ = (1/H) Σ_j [z_u⟨t⟩]_j
                 mu_u_total += z_u
+                # z_c⟨t⟩ = W_c [a⟨t−1⟩, x⟨t⟩]
                 z_c = X[t - t0, b, j + 2*H] + P_a_prev[b, j + 2*H]
                 z_c_row[j] = z_c
                 # μ_z_c⟨t⟩ = (1/H) Σ_j [z_c⟨t⟩]_j
                 mu_z_c_total += z_c
+                # z_o⟨t⟩ = W_o [a⟨t−1⟩, x⟨t⟩]
                 z_o = X[t - t0, b, j + 3*H] + P_a_prev[b, j + 3*H]
                 z_o_row[j] = z_o
                 # μ_o⟨t⟩ = (1/H) Σ_j [z_o⟨t⟩]_j
@@ -761,14 +765,13 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 grad_g_s[j] += c_hat*dz_tanh_a
                 grad_b_s[j] += dz_tanh_a
         for b in range(B):
-            for j in range(H):
-                dsigma_c_sum = dsigma_c_sum_buf[b, 0]
-                sigma_c = sigma_c_seq[t, b, 0]
-                # δ σ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩)]_j / σ_c⟨t⟩²
-                dsigma_c = (-dsigma_c_sum)/(sigma_c*sigma_c)
-                dmean_sigma_c_in = dsigma_c*real(1/2)/sigma_c
-                dsigma_c_in = dmean_sigma_c_in/real(H)
-                dsigma_c_in_buf[b, j] = dsigma_c_in
+            dsigma_c_sum = dsigma_c_sum_buf[b, 0]
+            sigma_c = sigma_c_seq[t, b, 0]
+            # δ σ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩)]_j / σ_c⟨t⟩²
+            dsigma_c = (-dsigma_c_sum)/(sigma_c*sigma_c)
+            dmean_sigma_c_in = dsigma_c*real(1/2)/sigma_c
+            dsigma_c_in = dmean_sigma_c_in/real(H)
+            dsigma_c_in_buf[b, 0] = dsigma_c_in
         for b in range(B):
             dmu_c_sum = dmu_c_sum_buf[b, 0]
             sigma_c = sigma_c_seq[t, b, 0]
@@ -781,7 +784,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dc_hat = dc_hat_buf[b, j]
                 dc_next = dc_next_buf[b, j]
                 dmu_c = dmu_c_buf[b, 0]
-                dsigma_c_in = dsigma_c_in_buf[b, j]
+                dsigma_c_in = dsigma_c_in_buf[b, 0]
                 mu_c = mu_c_seq[t, b, 0]
                 sigma_c = sigma_c_seq[t, b, 0]
                 # δ c⟨t⟩ = δₜ₊₁ c⟨t⟩ + δ ĉ⟨t⟩ / σ_c⟨t⟩ + δ μ_c⟨t⟩ / H + δ σ_c⟨t⟩ ⊙ (2 c⟨t⟩ - 2 μ_c⟨t⟩) / (2 H σ_c⟨t⟩)
@@ -887,20 +890,19 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 grad_g_c[j] += dz_c_tilde*zhat_z_c
                 grad_b_c[j] += dz_c_tilde
         for b in range(B):
-            for j in range(H):
-                dsigma_o_sum = dsigma_o_sum_buf[b, 0]
-                sigma_o = sigma_o_seq[t, b, 0]
-                # δ σ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩)]_j / σ_o⟨t⟩²
-                dsigma_o = (-dsigma_o_sum)/(sigma_o*sigma_o)
-                dmean_sigma_o_in = dsigma_o*real(1/2)/sigma_o
-                dsigma_o_in = dmean_sigma_o_in/real(H)
-                dsigma_o_in_buf[b, j] = dsigma_o_in
+            dsigma_o_sum = dsigma_o_sum_buf[b, 0]
+            sigma_o = sigma_o_seq[t, b, 0]
+            # δ σ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩)]_j / σ_o⟨t⟩²
+            dsigma_o = (-dsigma_o_sum)/(sigma_o*sigma_o)
+            dmean_sigma_o_in = dsigma_o*real(1/2)/sigma_o
+            dsigma_o_in = dmean_sigma_o_in/real(H)
+            dsigma_o_in_buf[b, 0] = dsigma_o_in
         for b in range(B):
             dz_o_row = dZ_seq[t - t0, b, 3*H:]
             for j in range(H):
                 dmu_o_sum = dmu_o_sum_buf[b, 0]
                 sigma_o = sigma_o_seq[t, b, 0]
-                dsigma_o_in = dsigma_o_in_buf[b, j]
+                dsigma_o_in = dsigma_o_in_buf[b, 0]
                 dzhat_o = dzhat_o_buf[b, j]
                 mu_o = mu_o_seq[t, b, 0]
                 z_o = Z_seq[t, b, j + 3*H]
@@ -910,20 +912,19 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dz_o = dsigma_o_in*(-mu_o*real(2) + real(2)*z_o) + dzhat_o/sigma_o + dmu_o/real(H)
                 dz_o_row[j] = dz_o
         for b in range(B):
-            for j in range(H):
-                dsigma_z_c_sum = dsigma_z_c_sum_buf[b, 0]
-                sigma_z_c = sigma_z_c_seq[t, b, 0]
-                # δ σ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩)]_j / σ_z_c⟨t⟩²
-                dsigma_z_c = (-dsigma_z_c_sum)/(sigma_z_c*sigma_z_c)
-                dmean_sigma_z_c_in = dsigma_z_c*real(1/2)/sigma_z_c
-                dsigma_z_c_in = dmean_sigma_z_c_in/real(H)
-                dsigma_z_c_in_buf[b, j] = dsigma_z_c_in
+            dsigma_z_c_sum = dsigma_z_c_sum_buf[b, 0]
+            sigma_z_c = sigma_z_c_seq[t, b, 0]
+            # δ σ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩)]_j / σ_z_c⟨t⟩²
+            dsigma_z_c = (-dsigma_z_c_sum)/(sigma_z_c*sigma_z_c)
+            dmean_sigma_z_c_in = dsigma_z_c*real(1/2)/sigma_z_c
+            dsigma_z_c_in = dmean_sigma_z_c_in/real(H)
+            dsigma_z_c_in_buf[b, 0] = dsigma_z_c_in
         for b in range(B):
             dz_c_row = dZ_seq[t - t0, b, 2*H:3*H]
             for j in range(H):
                 dmu_z_c_sum = dmu_z_c_sum_buf[b, 0]
                 sigma_z_c = sigma_z_c_seq[t, b, 0]
-                dsigma_z_c_in = dsigma_z_c_in_buf[b, j]
+                dsigma_z_c_in = dsigma_z_c_in_buf[b, 0]
                 dzhat_z_c = dzhat_z_c_buf[b, j]
                 mu_z_c = mu_z_c_seq[t, b, 0]
                 z_c = Z_seq[t, b, j + 2*H]
@@ -933,20 +934,19 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dz_c = dsigma_z_c_in*(-mu_z_c*real(2) + real(2)*z_c) + dzhat_z_c/sigma_z_c + dmu_z_c/real(H)
                 dz_c_row[j] = dz_c
         for b in range(B):
-            for j in range(H):
-                dsigma_u_sum = dsigma_u_sum_buf[b, 0]
-                sigma_u = sigma_u_seq[t, b, 0]
-                # δ σ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩)]_j / σ_u⟨t⟩²
-                dsigma_u = (-dsigma_u_sum)/(sigma_u*sigma_u)
-                dmean_sigma_u_in = dsigma_u*real(1/2)/sigma_u
-                dsigma_u_in = dmean_sigma_u_in/real(H)
-                dsigma_u_in_buf[b, j] = dsigma_u_in
+            dsigma_u_sum = dsigma_u_sum_buf[b, 0]
+            sigma_u = sigma_u_seq[t, b, 0]
+            # δ σ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩)]_j / σ_u⟨t⟩²
+            dsigma_u = (-dsigma_u_sum)/(sigma_u*sigma_u)
+            dmean_sigma_u_in = dsigma_u*real(1/2)/sigma_u
+            dsigma_u_in = dmean_sigma_u_in/real(H)
+            dsigma_u_in_buf[b, 0] = dsigma_u_in
         for b in range(B):
             dz_u_row = dZ_seq[t - t0, b, H:2*H]
             for j in range(H):
                 dmu_u_sum = dmu_u_sum_buf[b, 0]
                 sigma_u = sigma_u_seq[t, b, 0]
-                dsigma_u_in = dsigma_u_in_buf[b, j]
+                dsigma_u_in = dsigma_u_in_buf[b, 0]
                 dzhat_u = dzhat_u_buf[b, j]
                 mu_u = mu_u_seq[t, b, 0]
                 z_u = Z_seq[t, b, H + j]
@@ -956,20 +956,19 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dz_u = dsigma_u_in*(-mu_u*real(2) + real(2)*z_u) + dzhat_u/sigma_u + dmu_u/real(H)
                 dz_u_row[j] = dz_u
         for b in range(B):
-            for j in range(H):
-                dsigma_f_sum = dsigma_f_sum_buf[b, 0]
-                sigma_f = sigma_f_seq[t, b, 0]
-                # δ σ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩)]_j / σ_f⟨t⟩²
-                dsigma_f = (-dsigma_f_sum)/(sigma_f*sigma_f)
-                dmean_sigma_f_in = dsigma_f*real(1/2)/sigma_f
-                dsigma_f_in = dmean_sigma_f_in/real(H)
-                dsigma_f_in_buf[b, j] = dsigma_f_in
+            dsigma_f_sum = dsigma_f_sum_buf[b, 0]
+            sigma_f = sigma_f_seq[t, b, 0]
+            # δ σ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩)]_j / σ_f⟨t⟩²
+            dsigma_f = (-dsigma_f_sum)/(sigma_f*sigma_f)
+            dmean_sigma_f_in = dsigma_f*real(1/2)/sigma_f
+            dsigma_f_in = dmean_sigma_f_in/real(H)
+            dsigma_f_in_buf[b, 0] = dsigma_f_in
         for b in range(B):
             dz_f_row = dZ_seq[t - t0, b, :H]
             for j in range(H):
                 dmu_f_sum = dmu_f_sum_buf[b, 0]
                 sigma_f = sigma_f_seq[t, b, 0]
-                dsigma_f_in = dsigma_f_in_buf[b, j]
+                dsigma_f_in = dsigma_f_in_buf[b, 0]
                 dzhat_f = dzhat_f_buf[b, j]
                 mu_f = mu_f_seq[t, b, 0]
                 z_f = Z_seq[t, b, j]
@@ -1059,15 +1058,15 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dmu_o_sum_buf = np.empty((B, 1), dtype=dtype)
     dmu_u_sum_buf = np.empty((B, 1), dtype=dtype)
     dmu_z_c_sum_buf = np.empty((B, 1), dtype=dtype)
-    dsigma_c_in_buf = np.empty((B, H), dtype=dtype)
+    dsigma_c_in_buf = np.empty((B, 1), dtype=dtype)
     dsigma_c_sum_buf = np.empty((B, 1), dtype=dtype)
-    dsigma_f_in_buf = np.empty((B, H), dtype=dtype)
+    dsigma_f_in_buf = np.empty((B, 1), dtype=dtype)
     dsigma_f_sum_buf = np.empty((B, 1), dtype=dtype)
-    dsigma_o_in_buf = np.empty((B, H), dtype=dtype)
+    dsigma_o_in_buf = np.empty((B, 1), dtype=dtype)
     dsigma_o_sum_buf = np.empty((B, 1), dtype=dtype)
-    dsigma_u_in_buf = np.empty((B, H), dtype=dtype)
+    dsigma_u_in_buf = np.empty((B, 1), dtype=dtype)
     dsigma_u_sum_buf = np.empty((B, 1), dtype=dtype)
-    dsigma_z_c_in_buf = np.empty((B, H), dtype=dtype)
+    dsigma_z_c_in_buf = np.empty((B, 1), dtype=dtype)
     dsigma_z_c_sum_buf = np.empty((B, 1), dtype=dtype)
     dz_Gamma_f_buf = np.empty((B, H), dtype=dtype)
     dz_Gamma_o_buf = np.empty((B, H), dtype=dtype)

@@ -70,6 +70,7 @@ class Derivation:
     backward: tuple[Adjoint, ...]  # in the order they are computed within a step
     reductions: tuple[Reduction, ...]  # in the order of cell.params
     cached: tuple[sp.Symbol, ...]  # forward values of a step that the backward reads
+    per_sample: frozenset = frozenset()  # the adjoints that are one number per sample
 
     def latex(self, standalone=False) -> str:
         """The derivation in LaTeX (``align*`` blocks, or a whole document), seed notation."""
@@ -204,4 +205,4 @@ def derive(cell: Cell) -> Derivation:
     order = [prev(s) for s in cell.states] + [n.out for n in cell.nodes]
     return Derivation(cell, cell.nodes, tuple(backward),
                       tuple(reductions[sym(p)] for p in cell.params),
-                      tuple(v for v in order if v in read))
+                      tuple(v for v in order if v in read), frozenset(per_sample))

@@ -37,11 +37,19 @@ def _fraction(expr):
     return coeff, above, sorted(below, key=lambda f: f != UNITS)  # H first: 2 H σ
 
 
+def _product(printer, factors, odot):
+    """Factors joined by the elementwise product, H (a number) first and joined by a space."""
+    units = [f for f in factors if f == UNITS]
+    vectors = [printer.parenthesize(f, PRECEDENCE["Mul"]) for f in factors if f != UNITS]
+    return " ".join(["H"] * len(units) + ([odot.join(vectors)] if vectors
+                                          else []))
+
+
 def _below(printer, coeff, below, odot):
     """The denominator: the number and H as a scalar prefix (``2 H``), then the vectors."""
     prefix = ([str(coeff.q)] if coeff.q != 1 else []) + ["H" for f in below if f == UNITS]
     vectors = [printer.parenthesize(f, PRECEDENCE["Mul"]) for f in below if f != UNITS]
-    return " ".join(prefix + ([odot.strip() and odot.join(vectors)] if vectors else []))
+    return " ".join(prefix + ([odot.join(vectors)] if vectors else []))
 
 
 def _power_of_ten(number):
@@ -120,10 +128,10 @@ class SeedLatexPrinter(LatexPrinter):
             return "- " + self._print_Mul(-expr)
         odot = r" \odot "
         if below:  # a fraction: elementwise products above and below the line
-            top = odot.join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
+            top = _product(self, factors, odot)
             top = f"{coeff.p} {top}".strip() if coeff.p != 1 else (top or "1")
             return rf"\frac{{{top}}}{{{_below(self, coeff, below, odot)}}}"
-        body = r" \odot ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
+        body = _product(self, factors, odot)
         return body if coeff == 1 else f"{self._print(coeff)} {body}"
 
     def _print_Pow(self, expr, exp=None):
@@ -225,7 +233,7 @@ class SeedTextPrinter(StrPrinter):
         coeff, factors, below = _fraction(expr)
         if coeff < 0:
             return "-" + self._print_Mul(-expr)
-        body = " ⊙ ".join(self.parenthesize(f, PRECEDENCE["Mul"]) for f in factors)
+        body = _product(self, factors, " ⊙ ")
         if coeff.p != 1 or not below:
             body = (body if coeff.p == 1 else f"{coeff.p} {body}".strip()) if below else (
                 body if coeff == 1 else f"{self._print(coeff)} {body}")

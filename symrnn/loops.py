@@ -367,7 +367,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
     def slots(product):
         return range(product.first, product.first + len(product.parts))
 
-    per_sample = set(cell.scalars) | {adjoint(n).name for n in cell.scalars}
+    per_sample = set(cell.scalars) | {d.name for d in derivation.per_sample}
 
     def unit(s):  # the index of unit j of s: 0 for a per-sample scalar
         return "0" if s.name in per_sample else "j"
@@ -438,6 +438,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             terms = z_terms(k)
             step.line(f"{node.out.name} = " + " + ".join(f"{a}[{i}]" for a, i in terms),
                       defines=node.out, arrays=[a for a, _ in terms],
+                      note=notes.get(node.out.name),
                       after=max([waits[p.matrix] for p in plan.products if k in slots(p)],
                                 default=0))
         elif isinstance(node.expr, mean):

@@ -331,7 +331,8 @@ def lower(derivation: Derivation) -> Plan:
                     forward += products[v.name]
                     done.add(v.name)
             if node.out in read_by_others:  # read by a node other than its own gate
-                forward.append(Statement(node.out.name, view("Z", slot_of[node.out])))
+                forward.append(noted(Statement(node.out.name, view("Z", slot_of[node.out])),
+                                     node.out.name))
         elif node.out in direct:
             i = next(i for i, run in enumerate(merged) if any(direct[node.out] in g for g in run))
             if i not in activated:  # at the first of its gates to be computed

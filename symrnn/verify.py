@@ -271,8 +271,10 @@ class _Instance:
                     if isinstance(value, tuple):
                         raise _ShapeError(f"{a.out.name} is a vector of {len(value)} entries, "
                                           f"but {a.of.name} is a per-sample scalar")
-                else:
+                elif isinstance(value, tuple):  # a vector's gradient: of the vector's size
                     value = _vector(value, self.size(a.of), a.out.name)
+                # else one number per sample (dvar / H for (v - mu)**2 under a mean): kept so,
+                # as the derivation reads it (a per-sample factor outside a sum over the units)
                 env[a.out] = _real(value, a.out.name)
             for r in derivation.reductions:
                 dz = _vector(env[r.source], self.units, r.source.name)

@@ -97,10 +97,16 @@ def _reporting(seed):
         pytest.fail(f"{message}{_reproduce(seed)}", pytrace=True)
 
 
+# Central differences (step 1e-5) round the loss to about 1e-11 of itself: an array whose
+# gradients are all near 1e-4 can miss 1e-6 relative on rounding alone (a random cell did). Such
+# an array is still held to FD_TOL unless its absolute error is also below this floor.
+FD_FLOOR = 1e-9
+
+
 def _check_gradients(seed, mod):
-    errors = gradient_errors(mod, seed=seed, order=4)  # fourth order: see FD_STENCILS
+    errors = gradient_errors(mod, seed=seed)
     bad = {k: f"rel err {e:.2e} (max |fd grad| {g:.2e})" for k, (e, g) in errors.items()
-           if not e < FD_TOL}
+           if not (e < FD_TOL or e * g < FD_FLOOR)}
     assert not bad, f"backward vs central finite differences, >= {FD_TOL}: {bad}"
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import FD_TOL, gradient_errors
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,12 +56,21 @@ def test_new_cell_in_python_from_the_readme(tmp_path):
     _assert_gradients_right(module)
 
 
-def test_new_cell_in_toml_from_the_readme(tmp_path):
-    (found,) = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    (tmp_path / "cifg.toml").write_text(found)
-    run = subprocess.run([sys.executable, "-m", "symrnn", "generate", "cifg.toml"], cwd=tmp_path,
-                         capture_output=True, text=True)
+TOML = dict(re.findall(r'```toml\n(?:#[^\n]*\n)*name = "(\w+)"\n(.*?)```',
+                       (ROOT / "README.md").read_text(), re.S))
+
+
+def test_the_readme_shows_three_toml_cells():
+    assert sorted(TOML) == ["cifg", "lstm_ln", "slstm"]
+
+
+@pytest.mark.parametrize("name, states", [("cifg", ("a", "c")), ("lstm_ln", ("a", "c")),
+                                          ("slstm", ("h", "c", "n", "m"))])
+def test_new_cell_in_toml_from_the_readme(tmp_path, name, states):
+    (tmp_path / f"{name}.toml").write_text(f'name = "{name}"\n' + TOML[name])
+    run = subprocess.run([sys.executable, "-m", "symrnn", "generate", f"{name}.toml"],
+                         cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    module = _generated_module(tmp_path, "cifg")
-    assert module.STATES == ("a", "c")
+    module = _generated_module(tmp_path, name)
+    assert module.STATES == states
     _assert_gradients_right(module)
