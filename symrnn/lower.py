@@ -30,6 +30,7 @@ from . import __version__
 from .activations import REGISTRY, is_activation
 from .cell import INPUT, RESERVED, Affine, CellError
 from .derive import DY, Derivation
+from .display import code_names, notes, parts
 from .printing import CodePrinter, ShapePrinter, helpers_used, matmul
 from .symbols import adjoint, next_adjoint, prev, sequence, sym
 
@@ -460,8 +461,6 @@ def _store(symbol, cell, kept):
 
 
 def _docstring(derivation):
-    from .document import code_names, notes, parts
-
     sections, legend = parts(derivation, "text")
     return {"sections": sections, "legend": legend, "names": code_names(derivation),
             "notes": notes(derivation)}

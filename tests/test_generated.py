@@ -65,7 +65,7 @@ def test_committed_derivations_in_docs_are_fresh():
 def test_every_equation_of_the_derivation_is_a_comment_in_the_module(name, backend):
     """Each row of the text derivation's forward and backward (what `symrnn derive --format text`
     prints) is a comment in the generated step code, once, in the time loops' bodies."""
-    from symrnn.document import parts
+    from symrnn.display import parts
 
     cell = get_cell(name)
     sections, _ = parts(symrnn.derive(cell), "text")
