@@ -10,5 +10,6 @@
 __version__ = "0.1.0"
 
 from .api import derive, generate_source, get_cell, load  # noqa: E402
+from .reductions import layer_norm, mean  # noqa: E402  (in a cell's equations)
 
-__all__ = ["derive", "generate_source", "get_cell", "load", "__version__"]
+__all__ = ["derive", "generate_source", "get_cell", "layer_norm", "load", "mean", "__version__"]

@@ -47,4 +47,7 @@ class unitsum(sp.Function):  # noqa: N801
         raise TypeError("unitsum is not differentiated: the derivation writes it")
 
 
-__all__ = ["LAYER_NORM_EPS", "UNITS", "layer_norm", "mean", "unitsum"]
+# What a cell may call by name (TOML): the function and how many arguments it takes.
+CALLS = {"mean": (mean, 1), "layer_norm": (layer_norm, (1, 2))}
+
+__all__ = ["CALLS", "LAYER_NORM_EPS", "UNITS", "layer_norm", "mean", "unitsum"]

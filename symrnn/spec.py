@@ -27,7 +27,7 @@ import sympy as sp
 
 from .activations import FUNCTIONS, REGISTRY
 from .cell import INPUT, Cell, CellBuilder, CellError
-from .reductions import layer_norm, mean
+from .reductions import CALLS, layer_norm
 from .symbols import sym
 
 KEYS = ("name", "input", "states", "params", "doc", "equations")
@@ -177,7 +177,7 @@ class _Walker:
     def free(self, name):
         """A name that is nothing else yet, so may only be a new parameter (a weight or bias)."""
         return not (name.startswith("_") or name == INPUT or name.endswith("_prev")
-                    or name in REGISTRY or name in FUNCTIONS or name in ("mean", "layer_norm")
+                    or name in REGISTRY or name in FUNCTIONS or name in CALLS
                     or name in self.states or name in self.params
                     or name in self.targets)
 
@@ -248,7 +248,7 @@ class _Walker:
             return self.cell.prev(name[:-5])
         if name in REGISTRY:
             raise _Reject("an activation must be called with one argument", node)
-        if name in FUNCTIONS or name in ("mean", "layer_norm"):
+        if name in FUNCTIONS or name in CALLS:
             raise _Reject(f"{name} is a function: call it, e.g. {name}(v)", node)
         if self.free(name):
             raise _Reject("undefined name (not x, a state, <state>_prev, a param, an equation's "
@@ -267,7 +267,7 @@ class _Walker:
     def call(self, node):
         known = {**{name: (entry.function, 1) for name, entry in REGISTRY.items()},
                  **{name: (function, nargs) for name, (function, nargs, _) in FUNCTIONS.items()},
-                 "mean": (mean, 1), "layer_norm": (layer_norm, (1, 2))}
+                 **CALLS}
         if not (isinstance(node.func, ast.Name) and node.func.id in known):
             raise _Reject(f"only these functions can be called ({', '.join(sorted(known))})",
                           node.func)

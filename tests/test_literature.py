@@ -273,3 +273,19 @@ def test_what_the_fuzzer_found(tmp_path, case, backend):
     states, equations = FUZZED[case]
     text = _toml("found", states, "[]", equations)
     _fd_ok(_write(tmp_path, text, "found"), backend)
+
+
+def test_symrnn_mean_and_layer_norm_are_the_builders():
+    """symrnn.mean and symrnn.layer_norm in an equation build what cell.mean and
+    cell.layer_norm build (and what TOML's mean(...) and layer_norm(...) parse to)."""
+    def build(mean, layer_norm):
+        cell = CellBuilder("norms", states=("a",))
+        z = cell.affine("W_a", [cell.prev("a"), cell.x])
+        cell.let("a", symrnn.activations.tanh(layer_norm(z)) + mean(cell.prev("a")))
+        return cell.build()
+
+    ours = symrnn.generate_source(build(symrnn.mean, symrnn.layer_norm))
+    builder = CellBuilder("unused")
+    assert ours == symrnn.generate_source(build(builder.mean, builder.layer_norm))
+    toml = _toml("norms", '["a"]', "[]", ["a = tanh(layer_norm(W_a[a_prev, x])) + mean(a_prev)"])
+    assert ours == symrnn.generate_source(parse_spec(toml))
