@@ -127,6 +127,12 @@ def _own(expr, node):
     return expr
 
 
+def _one_per_sample(expr, cell, per_sample):
+    """Whether ``expr`` is one number per sample: it reads H, per-sample values and the
+    adjoints in ``per_sample`` alone."""
+    return all(s == UNITS or s in per_sample or cell.size(s) == 1 for s in expr.free_symbols)
+
+
 def _sum_over_units(term, cell, per_sample):
     """``sum_j term_j`` for an H-vector ``term``, per-sample factors taken out of the sum and
     the sum split over a sum of terms; a per-sample term sums to H times itself, and a vector
@@ -135,13 +141,10 @@ def _sum_over_units(term, cell, per_sample):
     means = {n.expr.args[0]: n.out for n in cell.nodes
              if not isinstance(n, Affine) and isinstance(n.expr, mean)}
 
-    def scalar(e):
-        return all(s == UNITS or s in per_sample or cell.size(s) == 1 for s in e.free_symbols)
-
     def total(e):
         outside, inside = sp.S.One, []
         for factor in sp.Mul.make_args(e):
-            if scalar(factor):
+            if _one_per_sample(factor, cell, per_sample):
                 outside *= factor
             else:
                 inside.append(factor)
@@ -174,9 +177,7 @@ def derive(cell: Cell) -> Derivation:
     for node in reversed(cell.nodes):
         backward.append(adjoint_of(node.out))
         dn = adjoint(node.out.name)
-        if not backward[-1].projections and all(
-                s == UNITS or s in per_sample or cell.size(s) == 1
-                for s in backward[-1].expr.free_symbols):
+        if not backward[-1].projections and _one_per_sample(backward[-1].expr, cell, per_sample):
             per_sample.add(dn)  # e.g. the adjoint of (v - mu)**2 under a mean: dvar / H
         if isinstance(node, Affine):
             for j, v in enumerate(node.inputs):

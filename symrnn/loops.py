@@ -110,14 +110,22 @@ class ScalarPrinter(CodePrinter):
             item = _real(lookup(item.func).numpy(item.args[0]))
         return super().parenthesize(item, level, strict)
 
-    def _print_exp(self, expr):  # float32: symrnn.approx's, which vectorises
-        return f"_exp({self._print(expr.args[0])})"
+    def __init__(self, settings=None):
+        super().__init__(settings)
+        self.called = set()  # of exp, log, log1p: those printed (the module defines them)
+
+    def _approximated(self, name, expr):  # float32: symrnn.approx's, which vectorises
+        self.called.add(name)
+        return f"_{name}({self._print(expr.args[0])})"
+
+    def _print_exp(self, expr):
+        return self._approximated("exp", expr)
 
     def _print_log(self, expr):
-        return f"_log({self._print(expr.args[0])})"
+        return self._approximated("log", expr)
 
     def _print_log1p(self, expr):
-        return f"_log1p({self._print(expr.args[0])})"
+        return self._approximated("log1p", expr)
 
     def _print_tanh(self, expr):  # SymPy's own, in a registry NumPy form (sigmoid's)
         return f"_tanh({self._print(expr.args[0])})"
@@ -216,7 +224,8 @@ class _Line:
     stores: sp.Symbol | None  # the symbol it writes to its home (the cache, a carried buffer)
     note: str | None  # the equation it computes, a comment above it
     arrays: frozenset  # the arrays its text indexes (its loads are counted apart)
-    total: str | None = None  # a sum over the units: ``text`` adds to it; its value, per b
+    total: tuple[str, str] | None = None  # a sum over the units: (its accumulator, which
+    # ``text`` adds to, and the scale its value takes once complete, per b: " / real(H)")
 
 
 class _Step:
@@ -241,9 +250,8 @@ class _Step:
     def sum_over_units(self, symbol, code, reads, scale="", note=None):
         """``symbol = sum_j code`` (times ``scale``): accumulated in the loop that has what
         ``code`` reads, ready for the loops after the boundary it adds (its number returned)."""
-        ready = len(self.gemms) + 1
-        self.line(f"{symbol.name}_total += {code}", reads, symbol, ready, note=note,
-                  total=f"{symbol.name}_total{scale}")
+        ready, total = len(self.gemms) + 1, f"{symbol.name}_total"
+        self.line(f"{total} += {code}", reads, symbol, ready, note=note, total=(total, scale))
         return self.gemm(None)
 
     def finish(self, outside, home, scalar):
@@ -298,9 +306,9 @@ class _Step:
                 if line.note is not None:
                     placed[i].append((f"# {line.note}", set(), None))
                 if line.total is not None:  # a sum: started per b, stored after the units
-                    name = line.text.split(" += ")[0]
-                    starts[i].append(f"{name} = real(0)")
-                    ends[i].append(f"{home(line.defines)} = {line.total}")
+                    total, scale = line.total
+                    starts[i].append(f"{total} = real(0)")
+                    ends[i].append(f"{home(line.defines)} = {total}{scale}")
                     stored.add((line.defines, i))
                     placed[i].append((line.text, line.reads, None))
                     owner[line.defines] = i
@@ -369,8 +377,14 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
 
     per_sample = set(cell.scalars) | {d.name for d in derivation.per_sample}
 
+    def scalar(s):
+        return s.name in per_sample
+
     def unit(s):  # the index of unit j of s: 0 for a per-sample scalar
-        return "0" if s.name in per_sample else "j"
+        return "0" if scalar(s) else "j"
+
+    def scratch_width(s):
+        return "1" if scalar(s) else "H"
 
     def cached(s):
         """Where forward keeps s for the backward (or None)."""
@@ -391,7 +405,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         where = cached(s)
         if where is None:
             if register:
-                scratch[f"{s.name}_buf"] = "1" if unit(s) == "0" else "H"
+                scratch[f"{s.name}_buf"] = scratch_width(s)
             where = f"{s.name}_buf[b, {unit(s)}]"
         return where
 
@@ -457,9 +471,6 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         elif cached(node.out) is not None:
             step.line(f"{cached(node.out)} = {node.out.name}", {node.out}, stores=node.out,
                       arrays=[_array(cached(node.out))])
-    def scalar(s):
-        return unit(s) == "0"
-
     forward = step.finish(outside, home, scalar)
 
     # ---- backward ----
@@ -513,7 +524,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         if s in dz_slot:  # dz_f: its column of dZ
             return f"dZ_seq[t - t0, b, {col(dz_slot[s])}]"
         if register:
-            bscratch[f"{s.name}_buf"] = "1" if unit(s) == "0" else "H"
+            bscratch[f"{s.name}_buf"] = scratch_width(s)
         return f"{s.name}_buf[b, {unit(s)}]"
 
     backward = step.finish(outside, home_backward, scalar)
@@ -534,9 +545,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                      + (("A_seq",) if "A_seq" in plan.cache else ())
                      + ("dZ_seq",) + tuple(n for c in carries for n in c[1:])
                      + tuple(sorted(bscratch)))
-    lines = [line for p in forward + backward if isinstance(p, Loop)
-             for line in p.views + p.lines + p.starts + p.ends]
-    functions = tuple(f for f in ("exp", "log", "log1p") if any(f"_{f}(" in x for x in lines))
+    functions = tuple(f for f in ("exp", "log", "log1p") if f in code.called)
     return Loops(forward, backward, forward_args, backward_args, tuple(sorted(scratch.items())),
                  tuple(sorted(bscratch.items())), carries, x_buffers, functions)
 

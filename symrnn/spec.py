@@ -27,7 +27,7 @@ import sympy as sp
 
 from .activations import FUNCTIONS, REGISTRY
 from .cell import INPUT, Cell, CellBuilder, CellError
-from .reductions import CALLS, layer_norm
+from .reductions import CALLS
 from .symbols import sym
 
 KEYS = ("name", "input", "states", "params", "doc", "equations")
@@ -279,11 +279,7 @@ class _Walker:
             how = " or ".join(words[n] for n in counts)
             raise _Reject(f"{node.func.id} takes {'exactly ' if len(counts) == 1 else ''}{how} "
                           f"positional argument{'s' if counts != (1,) else ''}", node)
-        args = [self.expr(a) for a in node.args]
-        if function is layer_norm and len(args) == 2 and not (args[1].is_Rational
-                                                              and args[1] > 0):
-            raise _Reject("layer_norm's eps must be a positive number", node.args[1])
-        return function(*args)
+        return function(*(self.expr(a) for a in node.args))  # the builder checks eps
 
     def affine(self, node):
         if not isinstance(node.value, ast.Name):

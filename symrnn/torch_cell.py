@@ -43,18 +43,19 @@ class TorchPrinter(PythonCodePrinter):
         return self._hprint_Pow(expr, rational=rational, sqrt="torch.sqrt")
 
     def _print_Max(self, expr):
-        return self._fold(expr, "maximum", "min")
+        return self._fold(expr, "min")
 
     def _print_Min(self, expr):
-        return self._fold(expr, "minimum", "max")
+        return self._fold(expr, "max")
 
-    def _fold(self, expr, function, bound):
-        """max/min of tensors by torch.maximum/minimum; of a tensor and a number by clamp."""
+    def _fold(self, expr, bound):
+        """max/min of tensors by their registry code (torch.maximum, ...), pair by pair; with a
+        number, which torch.maximum does not take, by clamp (``bound``: its side)."""
         numbers = [a for a in expr.args if a.is_Number]
         rest = [self._print(a) for a in expr.args if not a.is_Number]
         text = rest[0]
         for arg in rest[1:]:
-            text = f"torch.{function}({text}, {arg})"
+            text = TORCH[type(expr)].format(text, arg)
         return f"torch.clamp({text}, {bound}={self._print(numbers[0])})" if numbers else text
 
 
