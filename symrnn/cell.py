@@ -1,11 +1,12 @@
 """The cell IR: a recurrent cell's one-step equations, and the builder that declares them.
 
-A cell has the input ``x`` (a D-vector), states (H-vectors; the first is the output, e.g. ``a``),
-parameters, and two kinds of node:
+A cell has inputs (``x``, a D-vector, first; others declared with their sizes, e.g. a time gap
+``dt`` of size 1), states (H-vectors unless declared otherwise; the first is the output, e.g.
+``a``), parameters, and two kinds of node:
 
 - ``Affine``: ``z = W [v1, v2, ...] + b``, a weight matrix applied to a concatenation of vectors
   (``x``, a previous state ``a_prev`` or an elementwise node); ``b`` may be absent;
-- ``Elementwise``: ``n = expr``, any SymPy expression over H-vectors treated as scalars: the
+- ``Elementwise``: ``n = expr``, any SymPy expression over vectors treated as scalars: the
   registered activations, SymPy's own functions of ``activations.FUNCTIONS``, rational powers.
   A reduction ``mu = mean(v)`` is an elementwise node whose expression is ``mean`` of one vector
   (``reductions``): its value is a per-sample scalar (size 1), and so is any node computed from
@@ -19,8 +20,12 @@ Built-in cells and user cells use the same builder::
     cell.let("a", tanh(cell.affine("W_a", [a_prev, x], "b_a")))
     rnn = cell.build()
 
+Every vector has a size (``_infer_sizes``): x has D, a state H, unless ``sizes`` declares
+otherwise (``CellBuilder(..., sizes={"a": "P"})``); an elementwise equation's operands share its
+size (per-sample scalars broadcast); an affine map's output takes the size its use requires.
+
 ``build()`` validates the cell (undefined or duplicate names, a state never updated, cycles,
-elementwise use of ``x``, unsupported functions, names that are not Python identifiers or are
+two sizes in one equation, unsupported functions, names that are not Python identifiers or are
 reserved) and raises ``CellError`` with one clear line.
 """
 
@@ -74,11 +79,14 @@ class Cell:
     name: str
     states: tuple[str, ...]  # states[0] is the output state
     params: tuple[str, ...]  # in declaration order
-    vectors: tuple[str, ...]  # the params used elementwise (shape (H,))
+    vectors: tuple[str, ...]  # the params used elementwise (shape (their size,))
     nodes: tuple[Affine | Elementwise, ...]  # in an order where every use follows its definition
     doc: str = ""
     made: frozenset[str] = frozenset()  # nodes the builder made itself (tanh_c for tanh(c))
-    scalars: frozenset[str] = frozenset()  # the nodes of size 1 (per-sample scalars)
+    scalars: frozenset[str] = frozenset()  # the nodes and inputs of size 1 (per-sample scalars)
+    inputs: tuple[str, ...] = (INPUT,)  # the per-step inputs; x first
+    sizes: tuple[tuple[str, str | int], ...] = ()  # (value, its size) for every vector
+    requires: tuple[tuple[str, str, str], ...] = ()  # (D, H, where): input size D must be H
 
     @property
     def x(self):
@@ -91,30 +99,60 @@ class Cell:
     def affines(self):
         return tuple(n for n in self.nodes if isinstance(n, Affine))
 
-    def size(self, symbol):
-        """1 for a per-sample scalar, else the vector's size: "D" for x, "H" for the rest."""
-        if symbol.name in self.scalars:
-            return 1
-        return "D" if symbol.name == INPUT else "H"
+    @property
+    def size_names(self):
+        """The named sizes of the cell's vectors: D and H first, then the others sorted."""
+        named = {size for _, size in self.sizes if size != 1} | {"D", "H"}
+        return ("D", "H") + tuple(sorted(named - {"D", "H"}))
 
-    def param_shape(self, name, D, H):
-        """The shape of parameter ``name``, with D, H numbers or SymPy symbols."""
+    @property
+    def extra_sizes(self):
+        """The named sizes beyond D and H (``P`` for a projection): keywords of init_params."""
+        return self.size_names[2:]
+
+    def size(self, symbol):
+        """1 for a per-sample scalar, else the vector's size: a name ("D" for x, "H" for a
+        state unless declared otherwise, "P", ...). The gradients arriving from outside a step
+        (``dy``, ``da_next``) have their state's size."""
+        name = symbol.name if isinstance(symbol, sp.Symbol) else symbol
+        if name in self.scalars:
+            return 1
+        sizes = dict(self.sizes)
+        if name in sizes:
+            return sizes[name]
+        if name == "dy":
+            return sizes.get(self.states[0], "H")
+        if name.startswith("d") and name.endswith("_next") and name[1:-5] in self.states:
+            return sizes.get(name[1:-5], "H")
+        return "D" if name == INPUT else "H"
+
+    def param_shape(self, name, D, H, **extra):
+        """The shape of parameter ``name``, with D, H (and the extra sizes, ``P=...``) numbers
+        or SymPy symbols."""
+        values = {"D": D, "H": H, **extra}
+
+        def of(symbol):
+            size = self.size(symbol)
+            return 1 if size == 1 else values[size]
+
         for node in self.affines:
             if node.weight.name == name:
-                width = [D if v.name == INPUT else H for v in node.inputs]
-                return (H, sp.Add(*width, evaluate=False) if len(width) > 1 else width[0])
+                width = [of(v) for v in node.inputs]
+                return (of(node.out),
+                        sp.Add(*width, evaluate=False) if len(width) > 1 else width[0])
             if node.bias is not None and node.bias.name == name:
-                return (H,)
+                return (of(node.out),)
         if name in self.vectors:
-            return (H,)
+            return (of(sym(name)),)
         raise KeyError(name)
 
 
 class CellBuilder:
     """Declares a cell equation by equation; ``build()`` validates it and returns a ``Cell``."""
 
-    def __init__(self, name, *, states=("a",), doc=""):
+    def __init__(self, name, *, states=("a",), inputs=(INPUT,), sizes=None, doc=""):
         self.name, self.states, self.doc = name, tuple(states), doc
+        self.inputs, self.sizes = tuple(inputs), dict(sizes or {})
         self._nodes = []
         self._params = []
         self._vectors = []
@@ -124,6 +162,13 @@ class CellBuilder:
     @property
     def x(self):
         return sym(INPUT)
+
+    def input(self, name):
+        """A per-step input declared in ``inputs`` (``x`` is ``cell.x``), e.g. a time gap."""
+        if name not in self.inputs:
+            raise CellError(f"cell {self.name!r}: {name!r} is not an input (inputs: "
+                            f"{', '.join(self.inputs)})")
+        return sym(name)
 
     def prev(self, state):
         """The state's value at the previous step (``a_prev``, seed ``a^{<t-1>}``)."""
@@ -169,12 +214,10 @@ class CellBuilder:
 
     def build(self) -> Cell:
         cell = Cell(self.name, self.states, tuple(self._params), tuple(self._vectors),
-                    tuple(self._nodes), self.doc, frozenset(self._made))
+                    tuple(self._nodes), self.doc, frozenset(self._made), inputs=self.inputs)
         _validate(cell)
         cell = dataclasses.replace(cell, nodes=_ordered(cell))
-        cell = dataclasses.replace(cell, scalars=_scalars(cell))
-        _check_sizes(cell)
-        return cell
+        return _infer_sizes(cell, self.sizes)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -298,7 +341,9 @@ def _check_name(cell, name, what):
         raise CellError(f"cell {cell.name!r}: {what} name {name!r} is not a Python identifier")
     if name.startswith("_"):
         raise CellError(f"cell {cell.name!r}: {what} name {name!r} may not start with '_'")
-    if name in RESERVED and not (what == "input" and name == INPUT):
+    if (name in RESERVED or (what == "input" and name != INPUT and (
+            name in RESERVED or f"d{name}" in RESERVED))) and not (
+            what == "input" and name == INPUT):
         raise CellError(f"cell {cell.name!r}: {what} name {name!r} is reserved by the generated "
                         f"module")
 
@@ -319,9 +364,6 @@ def _check_expr(cell, node, allowed):
             raise CellError(f"cell {cell.name!r}: unsupported expression {sub} in the equation "
                             f"of {node.out.name}")
     for used in sorted(node.expr.free_symbols, key=lambda s: s.name):
-        if used.name == INPUT:
-            raise CellError(f"cell {cell.name!r}: the equation of {node.out.name} uses x "
-                            f"elementwise, but x has size D, not H; use it in an affine map")
         if used not in allowed:
             raise CellError(f"cell {cell.name!r}: unknown symbol {used.name!r} in the equation "
                             f"of {node.out.name}")
@@ -336,32 +378,105 @@ def _what(cell, node):
     return "an equation's target"
 
 
-def _scalars(cell):
-    """The names of the nodes of size 1: means, and what is computed from scalars alone."""
-    scalars = set()
+def _infer_sizes(cell, declared):
+    """The cell with the size of every vector (``Cell.sizes``), its per-sample scalars
+    (``Cell.scalars``) and what it requires of the input sizes (``Cell.requires``).
+
+    x has size D and a state H unless ``declared`` says otherwise; another input must be
+    declared. A value computed from per-sample scalars alone (a mean, an input of size 1) is one;
+    every other operand of an elementwise equation has the equation's size; an affine map's output
+    takes the size its use requires (H if nothing does). Two different sizes in one equation are
+    a contradiction, unless one is an input's size (D): the module then requires it to equal
+    the other (a highway ``h = r*c + (1 - r)*x`` needs D = H)."""
+    name = cell.name
+    values = list(cell.inputs) + list(cell.states) + [prev(s).name for s in cell.states]
+    values += [n.out.name for n in cell.nodes if n.out.name not in cell.states] + list(cell.vectors)
+    for v, size in declared.items():
+        if v not in values:
+            raise CellError(f"cell {name!r}: sizes names {v!r}, which is not an input, state, "
+                            f"parameter or equation target of the cell")
+        if not (size == 1 or (isinstance(size, str) and size.isidentifier())) or size is True:
+            raise CellError(f"cell {name!r}: the size of {v!r} must be a name (D, H, P, ...) or "
+                            f"the number 1, got {size!r}")
+    for v in cell.inputs[1:]:
+        if v not in declared:
+            raise CellError(f"cell {name!r}: give the size of the input {v!r} (sizes = "
+                            f"{{ {v} = 1 }} for one number per step, or a name such as D or H)")
+    fixed = {INPUT: "D", **{s: "H" for s in cell.states}, **declared}
+    fixed.update({prev(s).name: fixed[s] for s in cell.states})
+    scalars = {v for v in values if fixed.get(v) == 1}
     for node in cell.nodes:
-        if isinstance(node, Affine):
+        if isinstance(node, Affine) or node.out.name in declared:
             continue
         if isinstance(node.expr, mean) or (node.expr.free_symbols and all(
                 s.name in scalars for s in node.expr.free_symbols)):
             scalars.add(node.out.name)
-    return frozenset(scalars)
+    for state in cell.states:
+        if state in scalars and state not in declared:
+            raise CellError(f"cell {name!r}: state {state!r} is computed from per-sample scalars "
+                            f"(means) alone, so has size 1, not H")
+    inputs_only = ({fixed[v] for v in cell.inputs}
+                   - {fixed[v] for v in fixed if v not in cell.inputs})
+    parent = {v: v for v in values}
+    size_of = {v: fixed[v] for v in fixed if v not in scalars}
+    requires = []
 
+    def find(v):
+        while parent[v] != v:
+            parent[v] = parent[parent[v]]
+            v = parent[v]
+        return v
 
-def _check_sizes(cell):
-    """States and what an affine map or a mean reads are H-vectors, not per-sample scalars."""
+    def union(a, b, where):
+        a, b = find(a), find(b)
+        if a == b:
+            return
+        sa, sb = size_of.pop(a, None), size_of.pop(b, None)
+        if sa is not None and sb is not None and sa != sb:
+            if sa not in inputs_only and sb not in inputs_only:
+                raise CellError(f"cell {name!r}: {where} combines vectors of size {sa} and "
+                                f"{sb}")
+            given, other = (sa, sb) if sa in inputs_only else (sb, sa)
+            if (given, other) not in [r[:2] for r in requires]:
+                requires.append((given, other, where))
+            sa = other
+        parent[b] = a
+        if (sa or sb) is not None:
+            size_of[a] = sa or sb
+
+    for state in cell.states:
+        union(state, prev(state).name, f"state {state!r}")
     for node in cell.nodes:
-        if node.out.name in cell.states and node.out.name in cell.scalars:
-            raise CellError(f"cell {cell.name!r}: state {node.out.name!r} is computed from "
-                            f"per-sample scalars (means) alone, so has size 1, not H")
+        if isinstance(node, Affine) or isinstance(node.expr, mean):
+            continue
+        where = f"the equation of {node.out.name}"
+        vectors = sorted((s for s in node.expr.free_symbols if s.name not in scalars),
+                         key=lambda s: s.name)
+        if node.out.name in scalars:
+            if vectors:
+                raise CellError(f"cell {name!r}: {where} is declared of size 1 but reads "
+                                f"{vectors[0].name}, a vector")
+            continue
+        for s in vectors:
+            union(node.out.name, s.name, where)
+    sizes = {}
+    for v in values:
+        sizes[v] = 1 if v in scalars else size_of.get(find(v), "H")
+    for v in cell.inputs:  # an input keeps its own size (D), equal to the other by requirement
+        if v not in scalars:
+            sizes[v] = fixed[v]
+    for node in cell.nodes:
         reads = node.inputs if isinstance(node, Affine) else (
             node.expr.args if isinstance(node.expr, mean) else ())
         for v in reads:
-            if v.name in cell.scalars:
+            if v.name in scalars and v.name not in cell.inputs:
                 what = (f"the affine map {node.weight.name}" if isinstance(node, Affine)
                         else f"the mean in the equation of {node.out.name}")
-                raise CellError(f"cell {cell.name!r}: {what} reads {v.name}, a per-sample "
-                                f"scalar (size 1); it needs an H-vector")
+                raise CellError(f"cell {name!r}: {what} reads {v.name}, a per-sample "
+                                f"scalar (size 1); it needs a vector")
+    return dataclasses.replace(cell, scalars=frozenset(scalars),
+                               sizes=tuple((v, sizes[v]) for v in values),
+                               requires=tuple(requires))
 
 
 def _validate(cell):
@@ -371,7 +486,10 @@ def _validate(cell):
         raise CellError(f"cell {cell.name!r}: its doc may not contain triple quotes, backslashes "
                         f"or control characters (it goes into a docstring)")
     _check_name(cell, cell.name, "cell")
-    names = [(INPUT, "input")] + [(s, "state") for s in cell.states]
+    if not cell.inputs or cell.inputs[0] != INPUT:
+        raise CellError(f"cell {cell.name!r}: the first input must be {INPUT!r}, got "
+                        f"{list(cell.inputs)}")
+    names = [(v, "input") for v in cell.inputs] + [(s, "state") for s in cell.states]
     names += [(prev(s).name, "previous state") for s in cell.states]
     names += [(p, "parameter") for p in cell.params]
     names += [(n.out.name, _what(cell, n)) for n in cell.nodes if n.out.name not in cell.states]
@@ -387,7 +505,8 @@ def _validate(cell):
         if updates.count(state) != 1:
             raise CellError(f"cell {cell.name!r}: state {state!r} is "
                             + ("never updated" if state not in updates else "updated twice"))
-    values = {sym(INPUT)} | {prev(s) for s in cell.states} | {n.out for n in cell.nodes}
+    values = ({sym(v) for v in cell.inputs} | {prev(s) for s in cell.states}
+              | {n.out for n in cell.nodes})
     vectors = {sym(v) for v in cell.vectors}
     used = set()
     for node in cell.nodes:
@@ -401,6 +520,9 @@ def _validate(cell):
         used |= _uses(node)
     if not any(sym(INPUT) in n.inputs for n in cell.affines):
         raise CellError(f"cell {cell.name!r}: the input x is never read (use it in an affine map)")
+    for v in cell.inputs[1:]:
+        if sym(v) not in used:
+            raise CellError(f"cell {cell.name!r}: the input {v!r} is never read")
     state_syms = {sym(s) for s in cell.states}
     for node in cell.nodes:
         if node.out not in used and node.out not in state_syms:

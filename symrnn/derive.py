@@ -12,7 +12,8 @@ For every node ``n`` (last first), its adjoint ``dn`` is the sum of what its con
   ``db``.
 
 A state's new value also receives the gradient arriving from outside the step: ``dy + da_next`` for
-the output state, ``dc_next`` for the others. The result is plain data; nothing later re-derives.
+the output state, ``dc_next`` for the others. Every input (x, and any other, e.g. a time gap) gets
+an adjoint: its projections and, where an equation reads it elementwise, their terms. The result is plain data; nothing later re-derives.
 """
 
 from collections import defaultdict
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .cell import INPUT, Affine, Cell, Elementwise
+from .cell import Affine, Cell, Elementwise
 from .reductions import UNITS, mean, unitsum
 from .symbols import adjoint, next_adjoint, prev, sym
 
@@ -127,17 +128,24 @@ def _own(expr, node):
     return expr
 
 
+def units(size):
+    """The symbol of a vector size in a derivation: ``H`` (``reductions.UNITS``), ``P``, ..."""
+    return UNITS if size == "H" else sym(size)
+
+
 def _one_per_sample(expr, cell, per_sample):
-    """Whether ``expr`` is one number per sample: it reads H, per-sample values and the
+    """Whether ``expr`` is one number per sample: it reads sizes (H), per-sample values and the
     adjoints in ``per_sample`` alone."""
-    return all(s == UNITS or s in per_sample or cell.size(s) == 1 for s in expr.free_symbols)
+    sizes = {units(n) for n in cell.size_names}
+    return all(s in sizes or s in per_sample or cell.size(s) == 1 for s in expr.free_symbols)
 
 
-def _sum_over_units(term, cell, per_sample):
-    """``sum_j term_j`` for an H-vector ``term``, per-sample factors taken out of the sum and
-    the sum split over a sum of terms; a per-sample term sums to H times itself, and a vector
-    whose mean is a node ``mu = mean(v)`` to ``H mu`` (so ``sum_j (v - mu)_j`` is 0).
+def _sum_over_units(term, cell, per_sample, size):
+    """``sum_j term_j`` for a vector ``term`` of ``size`` units, per-sample factors taken out of
+    the sum and the sum split over a sum of terms; a per-sample term sums to H times itself, and
+    a vector whose mean is a node ``mu = mean(v)`` to ``H mu`` (so ``sum_j (v - mu)_j`` is 0).
     ``per_sample``: the adjoints whose value is one number per sample."""
+    UNITS = units(size)  # noqa: N806 (the reductions' H, here the term's own size)
     means = {n.expr.args[0]: n.out for n in cell.nodes
              if not isinstance(n, Affine) and isinstance(n.expr, mean)}
 
@@ -188,11 +196,14 @@ def derive(cell: Cell) -> Derivation:
             continue
         for v in _by_name(node.expr.free_symbols):
             term = _own(_partial(node.expr, v), node) * dn
+            if isinstance(node.expr, mean) and cell.size(v) != "H":  # 1/P for a P-vector
+                term = term.xreplace({UNITS: units(cell.size(v))})
             if cell.size(v) == 1 and cell.size(node.out) != 1:
-                term = _sum_over_units(term, cell, per_sample)
+                term = _sum_over_units(term, cell, per_sample, cell.size(node.out))
             terms[v].append(term)
 
-    leaving = [prev(s) for s in cell.states] + [sym(INPUT)] + [sym(v) for v in cell.vectors]
+    leaving = ([prev(s) for s in cell.states] + [sym(v) for v in cell.inputs]
+               + [sym(v) for v in cell.vectors])
     backward += [adjoint_of(v) for v in leaving]
     for v in cell.vectors:
         reductions[sym(v)] = Reduction(sym(v), "vector", adjoint(v))

@@ -54,12 +54,24 @@ def test_cycle_within_a_step():
     assert "cyclic" in message and "g" in message and "h" in message
 
 
-def test_x_used_elementwise():
+def test_x_used_elementwise_requires_d_equal_h():
+    cell, a_prev, x = _rnn_like()
+    cell.let("a", tanh(cell.affine("W", [a_prev, x], "b")) + x)
+    built = cell.build()
+    assert built.requires == (("D", "H", "the equation of a"),)
+    assert built.size(x) == "D" and built.size(sym("a")) == "H"
+
+
+def test_two_sizes_in_one_equation():
     def make():
-        cell, a_prev, x = _rnn_like()
-        cell.let("a", tanh(cell.affine("W", [a_prev, x], "b")) + x)
+        cell = CellBuilder("bad", states=("a", "c"), sizes={"a": "P"})
+        a_prev, c_prev, x = cell.prev("a"), cell.prev("c"), cell.x
+        c = cell.let("c", tanh(cell.affine("W", [a_prev, x], "b")) * c_prev)
+        cell.let("a", sigmoid(c))
         return cell.build()
-    assert "uses x elementwise" in _build_error(make)
+    message = _build_error(make)
+    assert "the equation of a combines vectors of size" in message
+    assert "H" in message and "P" in message
 
 
 @pytest.mark.parametrize("bad", ["lambda", "np", "params", "2x", "a-b", "_hidden"])
@@ -142,8 +154,7 @@ def test_changing_a_forward_equation_changes_the_backward():
 BROKEN = {
     "cycle": ('g = cell.let("g", sigmoid(cell.affine("W", [a_prev, x], "b")) * sym("h"))\n'
               '    cell.let("h", tanh(g))\n    cell.let("a", sym("h"))', "cyclic dependency"),
-    "x elementwise": ('cell.let("a", tanh(cell.affine("W", [a_prev, x], "b")) + x)',
-                      "uses x elementwise"),
+    "undeclared input": ('cell.input("dt")', "'dt' is not an input"),
     "keyword": ('cell.let("lambda", tanh(cell.affine("W", [a_prev, x], "b")))\n'
                 '    cell.let("a", sym("lambda"))', "'lambda' is not a Python identifier"),
     "unknown function": ('cell.let("a", sp.tan(cell.affine("W", [a_prev, x], "b")))',
