@@ -138,6 +138,8 @@ class Cell:
         for node in self.affines:
             if node.weight.name == name:
                 width = [of(v) for v in node.inputs]
+                if all(isinstance(w, int) for w in width):
+                    return (of(node.out), sum(width))
                 return (of(node.out),
                         sp.Add(*width, evaluate=False) if len(width) > 1 else width[0])
             if node.bias is not None and node.bias.name == name:
@@ -145,6 +147,34 @@ class Cell:
         if name in self.vectors:
             return (of(sym(name)),)
         raise KeyError(name)
+
+    def sizes_of(self, params):
+        """``{"D": ..., "H": ..., "P": ...}`` read off the shapes of ``params`` (arrays or
+        tensors by name), every one checked; ValueError naming the parameter otherwise."""
+        names = {n: sp.Symbol(n) for n in self.size_names}
+        shapes = {p: self.param_shape(p, names["D"], names["H"], **{
+            n: names[n] for n in self.extra_sizes}) for p in self.params}
+        found = {}
+        for _ in self.size_names:  # each pass fixes at least one size
+            for p, shape in shapes.items():
+                for axis, expr in enumerate(shape):
+                    expr = sp.sympify(expr).xreplace({names[n]: sp.Integer(v) for n, v in found.items()})
+                    unknown = expr.free_symbols
+                    if len(unknown) == 1 and p in params and len(params[p].shape) == len(shape):
+                        (u,) = unknown
+                        found[u.name] = int(sp.solve(sp.Eq(expr, int(params[p].shape[axis])),
+                                                     u)[0])
+        for p, shape in shapes.items():
+            want = tuple(int(sp.sympify(e).xreplace({names[n]: sp.Integer(v) for n, v in found.items()}))
+                         for e in shape) if set(found) >= set(self.size_names) else None
+            if p not in params or tuple(params[p].shape) != want:
+                raise ValueError(f"params[{p!r}]: expected shape {want}, got "
+                                 f"{tuple(params[p].shape) if p in params else 'nothing'}")
+        for d, h, where in self.requires:
+            if found[d] != found[h]:
+                raise ValueError(f"{d} = {found[d]} and {h} = {found[h]} differ, but {where} "
+                                 f"adds them elementwise: the cell needs {d} = {h}")
+        return found
 
 
 class CellBuilder:
