@@ -155,18 +155,22 @@ class Cell:
         shapes = {p: self.param_shape(p, names["D"], names["H"], **{
             n: names[n] for n in self.extra_sizes}) for p in self.params}
         found = {}
+
+        def known(e):
+            return sp.sympify(e).xreplace({names[n]: sp.Integer(v) for n, v in found.items()})
+
         for _ in self.size_names:  # each pass fixes at least one size
             for p, shape in shapes.items():
                 for axis, expr in enumerate(shape):
-                    expr = sp.sympify(expr).xreplace({names[n]: sp.Integer(v) for n, v in found.items()})
+                    expr = known(expr)
                     unknown = expr.free_symbols
                     if len(unknown) == 1 and p in params and len(params[p].shape) == len(shape):
                         (u,) = unknown
                         found[u.name] = int(sp.solve(sp.Eq(expr, int(params[p].shape[axis])),
                                                      u)[0])
         for p, shape in shapes.items():
-            want = tuple(int(sp.sympify(e).xreplace({names[n]: sp.Integer(v) for n, v in found.items()}))
-                         for e in shape) if set(found) >= set(self.size_names) else None
+            complete = set(found) >= set(self.size_names)
+            want = tuple(int(known(e)) for e in shape) if complete else None
             if p not in params or tuple(params[p].shape) != want:
                 raise ValueError(f"params[{p!r}]: expected shape {want}, got "
                                  f"{tuple(params[p].shape) if p in params else 'nothing'}")

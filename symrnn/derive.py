@@ -12,8 +12,9 @@ For every node ``n`` (last first), its adjoint ``dn`` is the sum of what its con
   ``db``.
 
 A state's new value also receives the gradient arriving from outside the step: ``dy + da_next`` for
-the output state, ``dc_next`` for the others. Every input (x, and any other, e.g. a time gap) gets
-an adjoint: its projections and, where an equation reads it elementwise, their terms. The result is plain data; nothing later re-derives.
+the output state, ``dc_next`` for the others. Every input (x, and any other, e.g. a time gap)
+gets an adjoint: its projections and, where an equation reads it elementwise, their terms.
+The result is plain data; nothing later re-derives.
 """
 
 from collections import defaultdict
