@@ -70,6 +70,8 @@ class Product:
     parts: tuple[Part, ...]
     grad: str  # dfused_a_prev
     first: int  # the first slot of the run (it has one slot per part)
+    size: str = "H"  # the vector's size, as code
+    accumulate: bool = False  # an input's product adds to slots another input's product filled
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,18 @@ class Plan:
     vectors_read: tuple[str, ...]  # the elementwise parameters the backward reads
     carries: tuple[tuple[str, str, str], ...]  # (a, da_next, da_prev) for every state
     grads: tuple[tuple[str, str], ...]  # (param, gradient variable)
+    # sizes and inputs beyond D, H and x (``sized``: the module reads them; a cell with only D, H
+    # and x renders as it always has)
+    sized: bool = False
+    size_names: tuple[str, ...] = ("D", "H")
+    extra_sizes: tuple[str, ...] = ()  # keywords of param_shapes and init_params: ("P",)
+    size_reads: tuple[tuple[str, str], ...] = ()  # (size, code reading it off params)
+    requires: tuple[tuple[str, str, str], ...] = ()  # (D, H, where): input size D must be H
+    inputs: tuple[tuple[str, str], ...] = ()  # (input, its size) for the inputs after x
+    widths: tuple[tuple[str, str], ...] = ()  # (state or kept name, its size as code)
+    output: str = "H"  # the size of the output state
+    input_grads: tuple[tuple[str, str, bool], ...] = (("x", "dx", False),)  # (input, gradient,
+    # whether the loop computes elementwise terms of it before the products add theirs)
 
 
 def _print_size(expr):
@@ -146,8 +160,8 @@ def _slice(start, stop, total):
 
 def _series(name, cell):
     """The array whose [t] is the per-step vector ``name`` at step t: x, a_seq (a_prev), ..."""
-    if name == INPUT:
-        return INPUT
+    if name in cell.inputs:
+        return name
     for s in cell.states:
         if name == prev(s).name:
             return sequence(s)
@@ -177,10 +191,16 @@ def _order(cell, gates):
                                           affines.index(a)))
 
 
+def _width(symbol, cell):
+    """The size of a vector as a SymPy expression: H, D, P, or 1."""
+    size = cell.size(symbol)
+    return sp.Integer(1) if size == 1 else sp.Symbol(size)
+
+
 def _columns(a, cell):
     """For each vector affine ``a`` reads, its columns in the weight (":H", "H:", ...)."""
     names = [v.name for v in a.inputs]
-    sizes = [D if n == INPUT else H for n in names]
+    sizes = [_width(v, cell) for v in a.inputs]
     start, cols = sp.Integer(0), {}
     for name, size in zip(names, sizes, strict=True):
         stop = start + size
@@ -189,8 +209,9 @@ def _columns(a, cell):
     return cols
 
 
-def _products(order, cell, vector):
-    """The runs of adjacent slots whose affine maps read ``vector``, one Product each."""
+def _products(order, cell, vector, start):
+    """The runs of adjacent slots whose affine maps read ``vector``, one Product each;
+    ``start[k]``: the first column of slot k (``start[-1]``: the width of Z)."""
     runs, current = [], []
     for k, a in enumerate(order):
         if any(v.name == vector for v in a.inputs):
@@ -208,11 +229,13 @@ def _products(order, cell, vector):
         first, last = run[0][0], run[-1][0]
         suffix = f"_{i + 1}" if len(runs) > 1 else ""
         parts = tuple(Part(a.weight.name, _columns(a, cell)[vector],
-                           _slice((k - first) * H, (k - first + 1) * H, len(run) * H))
+                           _slice(start[k] - start[first], start[k + 1] - start[first],
+                                  start[last + 1] - start[first]))
                       for k, a in run)
         products.append(Product(vector, _series(vector, cell), f"fused_{vector}{suffix}",
-                                _slice(first * H, (last + 1) * H, len(order) * H), parts,
-                                f"dfused_{vector}{suffix}", first))
+                                _slice(start[first], start[last + 1], start[-1]), parts,
+                                f"dfused_{vector}{suffix}", first,
+                                _print_size(_width(sym(vector), cell))))
     return products
 
 
@@ -243,10 +266,13 @@ def lower(derivation: Derivation) -> Plan:
     gates = _gates(cell)
     order = _order(cell, gates)
     slot_of = {a.out: k for k, a in enumerate(order)}
-    width = len(order) * H
+    start = [sp.Integer(0)]
+    for a in order:
+        start.append(start[-1] + _width(a.out, cell))
+    width = start[-1]
 
     def cols(k):
-        return _slice(k * H, (k + 1) * H, width)
+        return _slice(start[k], start[k + 1], width)
 
     def view(array, k):
         return array if cols(k) == ":" else f"{array}[:, {cols(k)}]"
@@ -254,8 +280,16 @@ def lower(derivation: Derivation) -> Plan:
     vectors_read = []
     for a in order:
         vectors_read += [v.name for v in a.inputs if v.name not in vectors_read]
-    x_products = tuple(_products(order, cell, INPUT))
-    products = {v: _products(order, cell, v) for v in vectors_read if v != INPUT}
+    x_products, filled = [], set()
+    for v in cell.inputs:
+        for p in _products(order, cell, v, start):
+            run = set(range(p.first, p.first + len(p.parts)))
+            x_products.append(replace(p, accumulate=bool(run & filled)))
+            filled |= run
+    x_products = tuple(x_products)
+    products = {v: _products(order, cell, v, start) for v in vectors_read
+                if v not in cell.inputs}
+    at_step = {sym(v): sp.IndexedBase(v)[_T] for v in cell.inputs}  # x read elementwise: x[t]
 
     by_slot = {slot_of[z]: gate.out for z, gate in gates.items()}  # slot -> its gate
     direct = {gate.out: slot_of[z] for z, gate in gates.items()}  # gate -> its slot
@@ -296,11 +330,11 @@ def lower(derivation: Derivation) -> Plan:
             merged.append([group])
 
     def span(group):
-        return _slice(group[0] * H, (group[-1] + 1) * H, width)
+        return _slice(start[group[0]], start[group[-1] + 1], width)
 
     def activation_op(run):
         nodes = tuple((by_slot[k].name, view("A", k)) for group in run for k in group)
-        whole = _slice(run[0][0] * H, (run[-1][-1] + 1) * H, width)
+        whole = _slice(start[run[0][0]], start[run[-1][-1] + 1], width)
         if through_tanh(run[0]):
             after = tuple((span(g), code.doprint(entry(g[0]).tanh_form[1]),
                            code.doprint(entry(g[0]).tanh_form[2])) for g in run
@@ -328,7 +362,7 @@ def lower(derivation: Derivation) -> Plan:
     for node in derivation.forward:
         if isinstance(node, Affine):
             for v in node.inputs:
-                if v.name != INPUT and v.name not in done:
+                if v.name not in cell.inputs and v.name not in done:
                     forward += products[v.name]
                     done.add(v.name)
             if node.out in read_by_others:  # read by a node other than its own gate
@@ -341,7 +375,7 @@ def lower(derivation: Derivation) -> Plan:
                 forward.append(noted(op, *(name for name, _ in op.nodes)))
                 activated.add(i)
         else:
-            forward.append(noted(_statement(node.out.name, node.expr,
+            forward.append(noted(_statement(node.out.name, node.expr.xreplace(at_step),
                                             _store(node.out, cell, kept), read_forward, code),
                                  node.out.name))
 
@@ -352,17 +386,19 @@ def lower(derivation: Derivation) -> Plan:
             terms.append(matmul(sym(source), sym(product.matrix)))
         return sp.Add(*terms)
 
-    indexed = {DY: sp.IndexedBase(DY.name)[_T]}
+    indexed = {DY: sp.IndexedBase(DY.name)[_T], **at_step}
     read_backward = {adjoint(prev(s).name) for s in cell.states}  # carried to step t-1
     for a in derivation.backward:  # dx is formed after the loop, a plain gate's dz from dA
-        if a.of.name != INPUT and not (a.of in slot_of and slot_of[a.of] in plain):
+        if a.of.name in cell.inputs:
+            read_backward |= a.expr.free_symbols
+        elif not (a.of in slot_of and slot_of[a.of] in plain):
             read_backward |= projected(a).free_symbols
     backward, vectors, pending = [], [], []
 
     def flush():
         """dZ = dA G for the plain gates whose dA is complete, one multiplication per run."""
         for run in _runs(sorted(pending)):
-            whole = _slice(run[0] * H, (run[-1] + 1) * H, width)
+            whole = _slice(start[run[0]], start[run[-1] + 1], width)
             views = [a if whole == ":" else f"{a}[:, {whole}]" for a in ("dA", "G", "dZ")]
             backward.append(noted(Statement("", "", into="np.multiply({}, {}, out={})".format(
                 *views)), *(adjoint(order[k].out.name).name for k in run)))
@@ -370,10 +406,18 @@ def lower(derivation: Derivation) -> Plan:
                             for k in run if adjoint(order[k].out.name) in read_backward)
         pending.clear()
 
-    pending_reads = set()
+    pending_reads, input_grads = set(), []
     for a in derivation.backward:
-        if a.of.name == INPUT:
-            continue  # dx is formed after the loop from dZ
+        if a.of.name in cell.inputs:  # dx: its elementwise terms here, its products after the loop
+            input_grads.append((a.of.name, a.out.name, a.expr != 0))
+            if a.expr != 0:
+                if pending and any(s.name.startswith("dZ") or s in pending_reads
+                                   for s in a.expr.free_symbols):
+                    flush()
+                backward.append(noted(Statement(f"{a.out.name}[t]",
+                                                code.doprint(a.expr.xreplace(indexed))),
+                                      a.out.name))
+            continue
         expr = projected(a).xreplace(indexed)
         if a.of in slot_of and slot_of[a.of] in plain:
             pending.append(slot_of[a.of])
@@ -386,8 +430,7 @@ def lower(derivation: Derivation) -> Plan:
             vectors.append((a.of.name, a.out.name, code.doprint(expr)))
             continue
         if expr == 0:
-            size = 1 if a.of.name in cell.scalars else "H"
-            expr = sp.Symbol(f"np.zeros((B, {size}), dtype=dtype)")
+            expr = sp.Symbol(f"np.zeros((B, {_print_size(_width(a.of, cell))}), dtype=dtype)")
         store = None  # gate gradients go into dA, pre-activation gradients into dZ
         if a.of in direct and direct[a.of] in plain:
             store = "dA[:]" if cols(direct[a.of]) == ":" else view("dA", direct[a.of])
@@ -428,7 +471,8 @@ def lower(derivation: Derivation) -> Plan:
                        if prev(s) in read_forward)
     plan = Plan(
         cell=cell.name, version=__version__, doc=cell.doc, states=cell.states, params=cell.params,
-        shapes=tuple((p, _print_size(sp.Tuple(*cell.param_shape(p, D, H)))) for p in cell.params),
+        shapes=tuple((p, _print_size(sp.Tuple(*cell.param_shape(p, D, H, **{
+            n: sp.Symbol(n) for n in cell.extra_sizes})))) for p in cell.params),
         sizes_from=(first.weight.name, sum(1 for v in first.inputs if v.name != INPUT)),
         helpers=tuple((e.name, code.helper(e), e.doc) for e in helpers_used(
             [n.expr for n in cell.nodes if not isinstance(n, Affine) and n.out not in direct]
@@ -437,21 +481,54 @@ def lower(derivation: Derivation) -> Plan:
         text=text, width=_print_size(width),
         slots=tuple(Slot(a.out.name, a.weight.name, a.bias.name if a.bias is not None else None,
                          cols(k)) for k, a in enumerate(order)),
-        biases=(tuple(f'params["{a.bias.name}"]' if a.bias is not None else "np.zeros(H, dtype)"
-                      for a in order) if any(a.bias is not None for a in order) else ()),
+        biases=(tuple(f'params["{a.bias.name}"]' if a.bias is not None
+                      else f"np.zeros({_print_size(_width(a.out, cell))}, dtype)" for a in order)
+                if any(a.bias is not None for a in order) else ()),
         inside=inside, x_products=x_products,
         x_covers_all=len(x_products) == 1 and x_products[0].cols == ":",
-        products=tuple(p for v in vectors_read if v != INPUT for p in products[v]),
+        products=tuple(p for v in vectors_read if v not in cell.inputs for p in products[v]),
         forward=tuple(forward), activates=bool(groups), step_loads=step_loads, kept=kept,
         scalars=tuple(sequence(n) for n in kept if n in cell.scalars),
-        cache=(INPUT,) + tuple(sequence(n) for n in cell.states + kept)
+        cache=cell.inputs + tuple(sequence(n) for n in cell.states + kept)
         + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if keep_A else ()),
         loads=tuple(loads), derivatives=tuple(derivatives), backward=tuple(backward),
         vectors=tuple(vectors), vectors_read=tuple(v for v in cell.vectors if sym(v) in used),
         carries=tuple((s, next_adjoint(s).name, adjoint(prev(s).name).name) for s in cell.states),
-        grads=tuple((r.param.name, adjoint(r.param.name).name) for r in derivation.reductions))
+        grads=tuple((r.param.name, adjoint(r.param.name).name) for r in derivation.reductions),
+        sized=bool(cell.extra_sizes or cell.inputs[1:] or cell.requires),
+        size_names=cell.size_names, extra_sizes=cell.extra_sizes, size_reads=_size_reads(cell),
+        requires=cell.requires,
+        inputs=tuple((v, _print_size(_width(sym(v), cell))) for v in cell.inputs[1:]),
+        widths=tuple((n, _print_size(_width(sym(n), cell)))
+                     for n in cell.states + kept + cell.vectors),
+        output=_print_size(_width(sym(cell.states[0]), cell)),
+        input_grads=tuple(input_grads))
     _check_names(plan, cell)
     return plan
+
+
+def _size_reads(cell):
+    """How the module reads each named size off the parameters: ``(size, code)`` in an order
+    where each code uses only sizes read before it (``("D", 'params["W_f"].shape[1] - H')``)."""
+    names = {n: sp.Symbol(n) for n in cell.size_names}
+    dims = [(p, axis, sp.sympify(e)) for p in cell.params for axis, e in enumerate(
+        cell.param_shape(p, names["D"], names["H"], **{n: names[n] for n in cell.extra_sizes}))]
+    reads, known = [], set()
+    while len(known) < len(names):
+        found = [(len(e.free_symbols), p, axis, e) for p, axis, e in dims
+                 if len(e.free_symbols - known) == 1]
+        if not found:
+            missing = sorted(n for n, s in names.items() if s not in known)
+            raise CellError(f"cell {cell.name!r}: the size {missing[0]} is in no parameter's "
+                            f"shape, so a module could not read it")
+        _, p, axis, e = min(found, key=lambda f: f[0])
+        (size,) = e.free_symbols - known
+        rest = e - size
+        reads.append((size.name, f'params["{p}"].shape[{axis}]'
+                      + ("" if rest == 0 else f" - ({_print_size(rest)})" if rest.is_Add
+                         else f" - {_print_size(rest)}")))
+        known.add(size)
+    return tuple(reads)
 
 
 def _store(symbol, cell, kept):

@@ -45,6 +45,7 @@ def environment() -> jinja2.Environment:
     env.filters["py"] = literal
     env.filters["tex"] = tex_text
     env.filters["seq"] = sequence
+    env.filters["tuple"] = tuple
     return env
 
 

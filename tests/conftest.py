@@ -266,21 +266,42 @@ def lstm():
 # --------------------------------------------------------------------------------------------
 
 
-def random_problem(mod, *, seed=0, T=T, B=B, D=D, H=H, dtype=np.float64, scale=0.5):
-    """Random params, x, non-zero state0, and fixed loss weights G (for y) and Gs (for state_T)."""
+EXTRA_SIZES = (5, 6, 7)  # the sizes of P, ... in gradient checks: all different from D and H
+
+
+def module_sizes(mod, D=D, H=H):
+    """{"D": D, "H": H, "P": 5, ...}: a number for every size a module's vectors have."""
+    named = sorted({v for v in getattr(mod, "SIZES", {}).values() if v not in ("D", "H", 1)})
+    return {"D": D, "H": H, **dict(zip(named, EXTRA_SIZES, strict=False)), 1: 1}
+
+
+def random_problem(mod, *, seed=0, T=T, B=B, D=D, H=H, dtype=np.float64, scale=0.5,
+                   inputs=None):
+    """Random params, x, non-zero state0, and fixed loss weights G (for y) and Gs (for state_T).
+    ``inputs``: a dict to fill with the module's other inputs (``dt``), random, if it has any."""
     rng = np.random.default_rng(seed)
-    shapes = mod.param_shapes(D, H)
+    sizes = module_sizes(mod, D, H)
+    of = {name: sizes[size] for name, size in getattr(mod, "SIZES", {}).items()}
+    extra = {k: v for k, v in sizes.items() if k not in ("D", "H", 1)}
+    shapes = mod.param_shapes(D, H, **extra)
     params = {k: (scale * rng.standard_normal(tuple(shapes[k]))).astype(dtype) for k in mod.PARAMS}
     x = rng.standard_normal((T, B, D)).astype(dtype)
-    state0 = {s: (0.5 * rng.standard_normal((B, H))).astype(dtype) for s in mod.STATES}
-    G = rng.standard_normal((T, B, H)).astype(dtype)
-    Gs = {s: rng.standard_normal((B, H)).astype(dtype) for s in mod.STATES}
+    others = {name: rng.standard_normal((T, B, of[name])).astype(dtype)
+              for name in getattr(mod, "INPUTS", ("x",))[1:]}
+    if others and inputs is None:
+        raise ValueError(f"{mod.CELL} reads {sorted(others)}: pass inputs={{}} to receive them")
+    if inputs is not None:
+        inputs.update(others)
+    width = {s: of.get(s, H) for s in mod.STATES}
+    state0 = {s: (0.5 * rng.standard_normal((B, width[s]))).astype(dtype) for s in mod.STATES}
+    G = rng.standard_normal((T, B, width[mod.STATES[0]])).astype(dtype)
+    Gs = {s: rng.standard_normal((B, width[s])).astype(dtype) for s in mod.STATES}
     return params, x, state0, G, Gs
 
 
-def loss(mod, params, x, state0, G, Gs):
+def loss(mod, params, x, state0, G, Gs, inputs=None):
     """L = sum(y * G) + sum_s sum(state_T[s] * Gs[s])."""
-    y, state_T, _ = mod.forward(params, x, state0)
+    y, state_T, _ = mod.forward(params, x, state0, **(inputs or {}))
     return float(np.sum(y * G) + sum(np.sum(state_T[s] * Gs[s]) for s in mod.STATES))
 
 
@@ -295,18 +316,27 @@ def _fd_array(f, arr, eps=EPS):
     return grad
 
 
-def fd_gradients(mod, params, x, state0, G, Gs, eps=EPS):
-    """Finite-difference gradients of ``loss`` w.r.t. every param, x and every state0 entry."""
+def fd_gradients(mod, params, x, state0, G, Gs, eps=EPS, inputs=None):
+    """Finite-difference gradients of ``loss`` w.r.t. every param, x and every state0 entry (and
+    every other input in ``inputs``, returned as a fourth item when there are any)."""
+    inputs = inputs or {}
     grads = {
-        k: _fd_array(lambda v, k=k: loss(mod, {**params, k: v}, x, state0, G, Gs), params[k], eps)
+        k: _fd_array(lambda v, k=k: loss(mod, {**params, k: v}, x, state0, G, Gs, inputs),
+                     params[k], eps)
         for k in mod.PARAMS
     }
-    dx = _fd_array(lambda v: loss(mod, params, v, state0, G, Gs), x, eps)
+    dx = _fd_array(lambda v: loss(mod, params, v, state0, G, Gs, inputs), x, eps)
     dstate0 = {
-        s: _fd_array(lambda v, s=s: loss(mod, params, x, {**state0, s: v}, G, Gs), state0[s], eps)
+        s: _fd_array(lambda v, s=s: loss(mod, params, x, {**state0, s: v}, G, Gs, inputs),
+                     state0[s], eps)
         for s in mod.STATES
     }
-    return grads, dx, dstate0
+    if not inputs:
+        return grads, dx, dstate0
+    dinputs = {n: _fd_array(lambda v, n=n: loss(mod, params, x, state0, G, Gs,
+                                                {**inputs, n: v}), inputs[n], eps)
+               for n in inputs}
+    return grads, dx, dstate0, dinputs
 
 
 def max_rel_err(a, b):
@@ -319,20 +349,27 @@ def max_rel_err(a, b):
 
 def gradient_errors(mod, seed=0, **sizes):
     """Backward vs finite differences: {label: (max relative error, max |fd gradient|)};
-    ``sizes``: T, B, D, H for random_problem."""
-    params, x, state0, G, Gs = random_problem(mod, seed=seed, **sizes)
-    y, state_T, cache = mod.forward(params, x, state0)
-    grads, dx, dstate0 = mod.backward(params, cache, G, Gs)
+    ``sizes``: T, B, D, H for random_problem. Every other input is checked too (its name)."""
+    inputs = {}
+    params, x, state0, G, Gs = random_problem(mod, seed=seed, inputs=inputs, **sizes)
+    y, state_T, cache = mod.forward(params, x, state0, **inputs)
+    grads, dx, dstate0, *dinputs = mod.backward(params, cache, G, Gs)
+    assert len(dinputs) == (1 if inputs else 0)
+    dinputs = dinputs[0] if inputs else {}
+    assert set(dinputs) == set(inputs)
     assert set(grads) == set(params), f"grads keys {sorted(grads)} != params {sorted(params)}"
     assert set(dstate0) == set(mod.STATES)
     for k in params:
         assert grads[k].shape == params[k].shape, (k, grads[k].shape, params[k].shape)
     assert dx.shape == x.shape
-    fd_grads, fd_dx, fd_dstate0 = fd_gradients(mod, params, x, state0, G, Gs)
+    fd_grads, fd_dx, fd_dstate0, *fd_dinputs = fd_gradients(mod, params, x, state0, G, Gs,
+                                                            inputs=inputs)
     out = {}
     for k in mod.PARAMS:
         out[f"params[{k!r}]"] = (max_rel_err(grads[k], fd_grads[k]), np.abs(fd_grads[k]).max())
     out["x"] = (max_rel_err(dx, fd_dx), np.abs(fd_dx).max())
+    for n in inputs:
+        out[n] = (max_rel_err(dinputs[n], fd_dinputs[0][n]), np.abs(fd_dinputs[0][n]).max())
     for s in mod.STATES:
         out[f"state0[{s!r}]"] = (max_rel_err(dstate0[s], fd_dstate0[s]),
                                  np.abs(fd_dstate0[s]).max())
