@@ -11,7 +11,23 @@ from sympy.printing.pretty.pretty_symbology import pretty_symbol
 from sympy.printing.str import StrPrinter
 
 from .activations import is_activation, lookup
-from .notation import WHOLE, AffineMap, Block, Delta, Grad, OutputGrad, equations, value
+from .cell import Affine
+from .notation import (
+    WHOLE,
+    AffineMap,
+    Block,
+    Delta,
+    Grad,
+    Mean,
+    OutputGrad,
+    UnitSum,
+    Value,
+    equations,
+    is_units,
+    sized,
+    units,
+    value,
+)
 from .reductions import UNITS, mean, unitsum
 from .symbols import sym
 
@@ -38,21 +54,22 @@ def _fraction(expr):
     below = [f for f in factors if isinstance(f, sp.Pow) and f.exp.is_negative]
     above = [f for f in factors if f not in below]
     below = [sp.Pow(f.base, -f.exp) for f in below]
-    return coeff, above, sorted(below, key=lambda f: f != UNITS)  # H first: 2 H σ
+    return coeff, above, sorted(below, key=lambda f: not is_units(f))  # H first: 2 H σ
 
 
 def _product(printer, factors, odot):
-    """Factors joined by the elementwise product, H (a number) first and joined by a space."""
-    units = [f for f in factors if f == UNITS]
-    vectors = [printer.parenthesize(f, PRECEDENCE["Mul"]) for f in factors if f != UNITS]
-    return " ".join(["H"] * len(units) + ([odot.join(vectors)] if vectors
-                                          else []))
+    """Factors joined by the elementwise product, H (a number of units: H, P, ...) first and
+    joined by a space."""
+    units = [printer._print(f) for f in factors if is_units(f)]
+    vectors = [printer.parenthesize(f, PRECEDENCE["Mul"]) for f in factors if not is_units(f)]
+    return " ".join(units + ([odot.join(vectors)] if vectors else []))
 
 
 def _below(printer, coeff, below, odot):
     """The denominator: the number and H as a scalar prefix (``2 H``), then the vectors."""
-    prefix = ([str(coeff.q)] if coeff.q != 1 else []) + ["H" for f in below if f == UNITS]
-    vectors = [printer.parenthesize(f, PRECEDENCE["Mul"]) for f in below if f != UNITS]
+    prefix = ([str(coeff.q)] if coeff.q != 1 else []) + [printer._print(f) for f in below
+                                                         if is_units(f)]
+    vectors = [printer.parenthesize(f, PRECEDENCE["Mul"]) for f in below if not is_units(f)]
     return " ".join(prefix + ([odot.join(vectors)] if vectors else []))
 
 
@@ -163,6 +180,14 @@ class SeedLatexPrinter(LatexPrinter):
     def _print_unitsum(self, expr, exp=None):
         return rf"\sum_{{j}} \left[{self._print(expr.args[0])}\right]_{{j}}"
 
+    def _print_Mean(self, expr, exp=None):
+        n = self._print(expr.args[1])
+        return rf"\frac{{1}}{{{n}}} {self._print_UnitSum(expr)}"
+
+    def _print_UnitSum(self, expr, exp=None):
+        n = self._print(expr.args[1])
+        return rf"\sum_{{j=1}}^{{{n}}} \left[{self._print(expr.args[0])}\right]_{{j}}"
+
 
 SUPERSCRIPT = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
 SUBSCRIPT = str.maketrans("t+-1", "ₜ₊₋₁")
@@ -252,6 +277,12 @@ class SeedTextPrinter(StrPrinter):
     def _print_unitsum(self, expr):
         return f"Σ_j [{self._print(expr.args[0])}]_j"
 
+    def _print_Mean(self, expr):
+        return f"(1/{self._print(expr.args[1])}) {self._print_UnitSum(expr)}"
+
+    def _print_UnitSum(self, expr):
+        return f"Σ_{{j=1..{self._print(expr.args[1])}}} [{self._print(expr.args[0])}]_j"
+
     def _print_Abs(self, expr):
         return f"|{self._print(expr.args[0])}|"
 
@@ -287,16 +318,88 @@ WORDS = {  # the few symbols the legend's prose needs, per printer
 }
 
 
-def _legend(cell, math, words):
+def _listed(things):
+    """``a``, ``a and b``, ``a, b and c``."""
+    return things[0] if len(things) == 1 else f"{', '.join(things[:-1])} and {things[-1]}"
+
+
+def _sizes(cell, eq, math):
+    """The legend's item on sizes: each vector the derivation shows, grouped by its size."""
+    rows = [part for row in eq.forward + eq.backward + eq.sums for part in row]
+    shown = set().union(*(r.atoms(Value) for r in rows)) | {
+        s for r in rows for s in r.free_symbols if s.name in cell.vectors}
+    order = [value(s, k) for s in cell.states for k in (0, -1)]
+    order += [value(n.out.name) for n in cell.nodes] + [value(v) for v in cell.inputs]
+    order += [sym(v) for v in cell.vectors]
+    groups = {}
+    for item in dict.fromkeys(order):
+        if item in shown:
+            name = item.name if isinstance(item, sp.Symbol) else item.args[0].name
+            groups.setdefault(cell.size(name), []).append(math(item))
+    groups = sorted(groups.items(), key=lambda group: group[0] == 1)  # one per sample last
+    parts = []
+    for size, members in groups:
+        verb = "has" if len(members) == 1 else "have"
+        if size == 1:
+            parts.append(f"{_listed(members)} {'is' if len(members) == 1 else 'are'} one number "
+                         f"per sample, which broadcasts over the units where a vector expression "
+                         f"reads it")
+        else:
+            units_ = " units" if not parts else ""
+            parts.append(f"{_listed(members)} {verb} {math(units(size))}{units_}")
+    W, z = sym("W_k"), value("z_k")
+    return (f"Sizes: {'; '.join(parts)}. A gradient {math(Delta(value('v'), sp.nan))} has the "
+            f"size of v; the weight {math(W)} of {math(z)} has a row for each unit of "
+            f"{math(z)} and a column for each unit of the vectors it reads.")
+
+
+def _sums(cell, eq, math):
+    """The legend's item on the sums over the units in a sized cell (None if it has none)."""
+    rows = [part for row in eq.forward + eq.backward + eq.sums for part in row]
+    found = set().union(*(r.atoms(Mean, UnitSum) for r in rows))
+    if not found:
+        return None
+    n, *others = sorted({f.args[1] for f in found}, key=lambda u: u != UNITS)
+    v = value("v")
+    text = (f"{math(UnitSum(v, n))} is the sum of a vector v over its {math(n)} units"
+            + (f" (and likewise over {_listed([math(o) for o in others])} units)" if others
+               else ""))
+    if any(isinstance(f, Mean) for f in found):
+        mu = value("mu")
+        text = (f"{math(Mean(v, n))} is the mean of a vector v of {math(n)} units and "
+                f"{math(UnitSum(v, n))} their sum" + (
+                    f" (and likewise over {_listed([math(o) for o in others])} units)"
+                    if others else "")
+                + f"; a mean {math(mu)} of v sends {math(Delta(mu, sp.nan) / n)} back to every "
+                f"unit of v")
+        if any(n.out.name.startswith("mu_") for n in cell.nodes
+               if not isinstance(n, Affine) and isinstance(n.expr, mean)):
+            text += (f". In a layer norm, {math(value('mu_k'))} and {math(value('sigma_k'))} are "
+                     f"the mean and the standard deviation of the vector it normalises")
+    return text + "."
+
+
+def _legend(derivation, eq, math, words):
     """The notation, each item with its formulas printed by ``math``."""
+    cell = derivation.cell
     state, weight = cell.states[0], next((a for a in cell.affines if len(a.inputs) > 1), None)
-    a_t, a_prev, x_t = value(state), value(state, -1), value("x")
+    a_t, a_prev = value(state), value(state, -1)
+    inputs = _listed([math(value(v)) for v in cell.inputs])
     items = [
-        f"{math(x_t)} is the input at step t, {math(a_t)} the state {state} at step t and "
+        f"{inputs} {'is the input' if len(cell.inputs) == 1 else 'are the inputs'} at step t, "
+        f"{math(a_t)} the state {state} at step t and "
         f"{math(a_prev)} at the step before; the output is {math(value('y'))} = {math(a_t)}.",
         f"Products of vectors are elementwise ({words['odot']}); {words['sigma']} is the "
         f"logistic sigmoid.",
     ]
+    if sized(cell):
+        items.insert(1, _sizes(cell, eq, math))
+    for given, other, _ in cell.requires:
+        reading = [math(value(v)) for v in cell.inputs if cell.size(v) == given]
+        items.insert(2, f"The cell needs {math(units(given))} = {math(units(other))}: "
+                        f"{_listed(reading)} {'is' if len(reading) == 1 else 'are'} read "
+                        f"elementwise with vectors of {math(units(other))} units." if reading
+                     else f"The cell needs {math(units(given))} = {math(units(other))}.")
     if weight is not None:
         u, v, W = Str("u"), Str("v"), sym("W_k")
         items.append(
@@ -306,7 +409,10 @@ def _legend(cell, math, words):
             f"columns of {math(W)} that read u. "
             f"{math(value('z_k'))} is the pre-activation of gate k: the affine map inside its "
             f"activation.")
-    if cell.scalars:
+    if sized(cell):
+        if (sums := _sums(cell, eq, math)) is not None:
+            items.append(sums)
+    elif cell.scalars:
         v = value("v")
         items.append(
             f"{math(mean(v))} is the mean of v over its H units and {math(unitsum(v))} their "
@@ -339,7 +445,7 @@ def parts(derivation, fmt):
     sections = [(title, [(printer.doprint(lhs), printer.doprint(rhs)) for lhs, rhs in rows])
                 for title, rows in zip(TITLES, (eq.forward, eq.backward, eq.sums), strict=True)]
     words = WORDS["text" if fmt == "text" else "latex"]
-    return sections, _legend(derivation.cell, math, words)
+    return sections, _legend(derivation, eq, math, words)
 
 
 def notes(derivation):

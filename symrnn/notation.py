@@ -9,7 +9,10 @@ backward, parameter sums) built from a few display-only SymPy functions:
 - ``OutputGrad()``: ``dL/dy^{<t>}``, the loss's own gradient at this step's output;
 - ``AffineMap(W, b, v...)``: ``W [v1, v2] + b``; ``Block(W, label)``: the columns of ``W`` that
   read one vector; ``Project(block, dz)``: ``block^T dz``;
-- ``SumOverT(e)``: ``sum_t e``; ``Outer(dz, v...)``: ``dz [v1; v2]^T``; ``Grad(p)``: ``dL/dp``.
+- ``SumOverT(e)``: ``sum_t e``; ``Outer(dz, v...)``: ``dz [v1; v2]^T``; ``Grad(p)``: ``dL/dp``;
+- in a cell of several sizes (``sized``): ``Units("P")``, the number P of units of a size (H stays
+  ``reductions.UNITS``), and ``Mean(v, n)``, ``UnitSum(e, n)``: ``mean`` and ``unitsum`` over
+  the n units of their vector, printed with their range (``sum_{j=1}^{P}``).
 
 The printers in ``symrnn.printing`` (LaTeX, text) print these; the equations are built once here.
 Nodes the cell builder made by itself (``tanh_c`` for ``tanh(c)``, ``Gamma_r_a_prev`` for
@@ -23,8 +26,9 @@ from sympy.core.symbol import Str
 from sympy.printing.precedence import PRECEDENCE
 
 from .activations import is_activation
-from .cell import INPUT, Affine
+from .cell import Affine
 from .derive import DY
+from .reductions import UNITS, mean, unitsum
 from .symbols import adjoint, next_adjoint, prev, sym
 from .symbols import block as symbol_block
 
@@ -67,6 +71,62 @@ class Grad(sp.Function):
     nargs = 1
 
 
+class Units(sp.Symbol):
+    """The number of units of a vector size other than H (``P``): a number where it is printed."""
+
+
+class Mean(sp.Function):
+    nargs = 2  # (v, its number of units): (1/n) sum_{j=1}^{n} v_j
+
+
+class UnitSum(sp.Function):
+    nargs = 2  # (e, its number of units): sum_{j=1}^{n} e_j
+
+
+def units(size):
+    """How a vector size is shown: H as ``reductions.UNITS``, any other as ``Units``."""
+    return UNITS if size == "H" else Units(size)
+
+
+def is_units(expr):
+    """Whether ``expr`` is a number of units (H, P, ...), printed as a number."""
+    return expr == UNITS or isinstance(expr, Units)
+
+
+def sized(cell):
+    """Whether the derivation states its vectors' sizes: a cell with an input beyond x, a vector
+    of a size other than D (the inputs) and H, a requirement (D = H) or a mean over other than H
+    units. Any other cell (every vector H, x D) prints as it always has."""
+    means = [n.expr.args[0] for n in cell.nodes if not isinstance(n, Affine)
+             and isinstance(n.expr, mean)]
+    return bool(len(cell.inputs) > 1 or cell.requires
+                or any(size not in ("H", 1) for v, size in cell.sizes if v not in cell.inputs)
+                or any(cell.size(v) != "H" for v in means))
+
+
+def _sizer(derivation):
+    """A function giving a raw expression its display sizes (``Mean``, ``UnitSum``, ``Units``)
+    in a ``sized`` cell; the identity in any other."""
+    cell = derivation.cell
+    if not sized(cell):
+        return lambda expr: expr
+    of = {a.out: a.of for a in derivation.backward}  # an adjoint has its quantity's size
+    names = {sym(n) for n in cell.size_names}
+
+    def size(expr):
+        found = sorted({str(cell.size(of.get(s, s))) for s in expr.free_symbols
+                        if s not in names and not isinstance(s, Units)} - {"1"})
+        return found[0] if found else "H"
+
+    def sizes(expr):
+        expr = expr.replace(lambda e: isinstance(e, mean),
+                            lambda e: Mean(e.args[0], units(size(e.args[0]))))
+        expr = expr.replace(lambda e: isinstance(e, unitsum),
+                            lambda e: UnitSum(e.args[0], units(size(e.args[0]))))
+        return expr.xreplace({sym(n): Units(n) for n in cell.size_names if n != "H"})
+    return sizes
+
+
 class Maximum(sp.Function):
     """``max(...)`` for display: SymPy's ``Max`` would compare its display arguments."""
 
@@ -75,8 +135,10 @@ class Minimum(sp.Function):
     """``min(...)`` for display."""
 
 
-def _shown(expr, values):
-    """``expr`` with its symbols replaced by how they are shown (``max`` kept unevaluated)."""
+def _shown(expr, values, sizes=lambda expr: expr):
+    """``expr`` with its symbols replaced by how they are shown (``max`` kept unevaluated, the
+    reductions and sizes as ``sizes`` gives them)."""
+    expr = sizes(expr)
     extreme = {sp.Max: Maximum, sp.Min: Minimum}
     expr = expr.replace(lambda e: type(e) in extreme, lambda e: extreme[type(e)](*e.args))
     return expr.xreplace(values)
@@ -111,9 +173,9 @@ def _label(v, cell):
 
 
 def equations(derivation) -> Equations:
-    cell = derivation.cell
+    cell, sizes = derivation.cell, _sizer(derivation)
     # how each forward symbol is shown; made nodes and affine maps are written out where used
-    shown = {sym(INPUT): value(INPUT)}
+    shown = {sym(v): value(v) for v in cell.inputs}
     for s in cell.states:
         shown[prev(s)], shown[sym(s)] = value(s, -1), value(s)
     readers = {}  # how many nodes read each value
@@ -129,12 +191,12 @@ def equations(derivation) -> Equations:
                 own_rows.append((value(node.out.name), shown[node.out], node))
                 shown[node.out] = value(node.out.name)
         elif node.out.name in cell.made:
-            shown[node.out] = _shown(node.expr, shown)
+            shown[node.out] = _shown(node.expr, shown, sizes)
         else:
             shown.setdefault(node.out, value(node.out.name))
     rows = [n for n in cell.nodes if not isinstance(n, Affine) and n.out.name not in cell.made]
     own = {node: (lhs, rhs) for lhs, rhs, node in own_rows}
-    forward = tuple(own[n] if n in own else (shown[n.out], _shown(n.expr, shown))
+    forward = tuple(own[n] if n in own else (shown[n.out], _shown(n.expr, shown, sizes))
                     for n in cell.nodes if n in own or n in rows)
     names = {shown[n.out]: n.out.name for n in rows}
     names.update({lhs: node.out.name for lhs, _, node in own_rows})
@@ -164,7 +226,7 @@ def equations(derivation) -> Equations:
              and any(a.of == n.out for n in cell.affines)}
     backward, per_step = [], {}
     for a in derivation.backward:
-        rhs = sp.Add(_shown(a.expr, {**values, **grads}),
+        rhs = sp.Add(_shown(a.expr, {**values, **grads}, sizes),
                      *(Project(block(p.affine, p.index), grads[p.source]) for p in a.projections))
         per_step[a.out] = rhs
         if a.out in alias:  # shown under the name of the affine map it passes through

@@ -2,6 +2,8 @@
 
     name = "peephole_lite"
     states = ["a", "c"]      # the first is the output state
+    inputs = ["x", "dt"]     # optional: the per-step inputs, x first (default ["x"])
+    sizes = { dt = 1 }       # optional: a vector's size, a name (D, H, P, ...) or 1 (per sample)
     params = ["p_f"]         # optional: elementwise parameter vectors, shape (H,)
     doc = "..."              # optional
     equations = ["Gamma_f = sigmoid(W_f[a_prev, x] + b_f + p_f * c_prev)", "..."]
@@ -11,8 +13,8 @@ Each equation is read with ``ast.parse`` and walked through a whitelist (names, 
 ``activations.FUNCTIONS`` (``exp``, ``log``, ``max(u, v)``, ...), of ``mean(v)`` and
 ``layer_norm(v)`` / ``layer_norm(v, eps)``, affine maps ``W[v1, ...]``) into SymPy objects and
 ``CellBuilder`` calls. In a sum with exactly one affine
-term, a name that is nothing else (not x, a state, ``<state>_prev``, a param, an equation's
-target) is that affine map's bias: ``W_f[a_prev, x] + b_f``.
+term, a name that is nothing else (not an input, a state, ``<state>_prev``, a param, an
+equation's target) is that affine map's bias: ``W_f[a_prev, x] + b_f``.
 """
 
 import ast
@@ -30,7 +32,7 @@ from .cell import INPUT, Cell, CellBuilder, CellError
 from .reductions import CALLS
 from .symbols import sym
 
-KEYS = ("name", "input", "states", "params", "doc", "equations")
+KEYS = ("name", "input", "inputs", "states", "sizes", "params", "doc", "equations")
 MAX_BITS = 10_000  # a power of a number may not exceed this size (2**10**9 would never finish)
 
 _STRING = r'"""(?:[^\\]|\\.)*?"""(?!")' r"|'''.*?'''(?!')" r'|"(?:[^"\\\n]|\\.)*"' r"|'[^'\n]*'"
@@ -64,12 +66,16 @@ def parse_spec(text, filename="<spec>") -> Cell:
         raise CellError(f"{where}: invalid TOML: {message}") from None
     _check_keys(spec, text, filename)
     states, params, equations = spec["states"], spec.get("params", []), spec["equations"]
-    cell = CellBuilder(spec["name"], states=states, doc=spec.get("doc", ""))
+    inputs, sizes = spec.get("inputs", [INPUT]), spec.get("sizes", {})
+    cell = CellBuilder(spec["name"], states=states, inputs=inputs, sizes=sizes,
+                       doc=spec.get("doc", ""))
     for name in params:
         cell.param(name)
     lines = _lines(text, equations)
     parsed = [_parse(eq, f"{filename}:{line}") for eq, line in zip(equations, lines, strict=True)]
-    walker = _Walker(cell, states, params, {target for target, _, _, _ in parsed})
+    targets = {target for target, _, _, _ in parsed}
+    _check_sizes(spec, text, filename, targets)
+    walker = _Walker(cell, states, params, targets, inputs)
     for target, value, eq, where in parsed:
         try:
             cell.let(target, walker.expr(value))
@@ -94,11 +100,31 @@ def _clean(piece, limit=120):
     return piece if len(piece) <= limit else piece[:limit - 3] + "..."
 
 
+def _fail(text, filename, key, what, entry=None):
+    """A CellError naming the line of ``key = ...`` or, given ``entry``, of that entry of the
+    table ``key`` (inline, dotted ``key.entry = ...`` or under a ``[key]`` header), and the
+    line itself."""
+    q = "[\"']?"  # a TOML key may be quoted
+    patterns = []
+    if entry is not None:
+        name = q + re.escape(entry) + q
+        patterns += [rf"^[ \t]*{q}{key}{q}[ \t]*=[ \t]*\{{(?:.*?,)??[ \t]*{name}[ \t]*=.*$",
+                     rf"^[ \t]*{q}{key}{q}[ \t]*\.[ \t]*{name}[ \t]*=.*$",
+                     rf"^[ \t]*\[[ \t]*{q}{key}{q}[ \t]*\][^\n]*\n(?:(?![ \t]*\[).*\n)*?"
+                     rf"(?P<entry>[ \t]*{name}[ \t]*=.*)$"]
+    patterns += [rf"^[ \t]*{q}{key}{q}[ \t]*=.*$", rf"^[ \t]*\[[ \t]*{q}{key}{q}[ \t]*\].*$"]
+    for pattern in patterns:
+        if line := re.search(pattern, text, re.M):
+            start = line.start("entry") if "entry" in line.groupdict() else line.start()
+            piece = line["entry"] if "entry" in line.groupdict() else line[0]
+            at = f"{filename}:{text.count(chr(10), 0, start) + 1}"
+            raise CellError(f"{at}: {what}: {_clean(piece)}")
+    raise CellError(f"{filename}: {what}: {key}")
+
+
 def _check_keys(spec, text, filename):
     def fail(key, what):
-        line = re.search(rf"^[ \t]*[\"']?{key}[\"']?[ \t]*=.*$", text, re.M)
-        at = f"{filename}:{text.count(chr(10), 0, line.start()) + 1}" if line else filename
-        raise CellError(f"{at}: {what}: {_clean(line[0]) if line else key}")
+        _fail(text, filename, key, what)
 
     for key in spec:
         if key not in KEYS:
@@ -107,22 +133,57 @@ def _check_keys(spec, text, filename):
         if key not in spec:
             raise CellError(f"{filename}: missing required key: {key}")
     for key, nonempty, kind in [("name", True, str), ("doc", False, str), ("states", True, list),
-                                ("params", False, list), ("equations", True, list)]:
-        value = spec.get(key, kind())
+                                ("inputs", True, list), ("params", False, list),
+                                ("equations", True, list)]:
+        value = spec.get(key, [INPUT] if key == "inputs" else kind())
         if not isinstance(value, kind) or (kind is list and not all(
                 isinstance(v, str) for v in value)) or (nonempty and not value):
             fail(key, f"{key} must be a {'non-empty ' if nonempty else ''}"
                       + ("string" if kind is str else "list of strings"))
-    for key in ("name", "states", "params"):
+    for key in ("name", "states", "inputs", "params"):
         for value in [spec[key]] if key == "name" else spec.get(key, []):
             if not value.isidentifier():
                 fail(key, f"{value!r} in {key} is not a Python identifier")
-    if spec.get("input", INPUT) != INPUT:  # optional, for readers: every cell's input is x
-        fail("input", f"the input of a cell is always {INPUT!r} (size D)")
+    if spec.get("input", INPUT) != INPUT:  # optional, for readers: the first input is always x
+        fail("input", f"the input of a cell is always {INPUT!r} (size D; more inputs: inputs = "
+                      f"[\"x\", ...])")
+    inputs = spec.get("inputs", [INPUT])
+    if inputs[0] != INPUT:
+        fail("inputs", f"the first input must be {INPUT!r} (size D), then the others")
+    for name in inputs:
+        if inputs.count(name) > 1:
+            fail("inputs", f"input {name!r} is listed twice")
+        if name in spec["states"] or name.endswith("_prev"):
+            fail("inputs", f"input {name!r} is " + ("also a state" if name in spec["states"] else
+                                                     "a previous state's name (<state>_prev)"))
+    sizes = spec.get("sizes", {})
+    if not isinstance(sizes, dict):
+        fail("sizes", "sizes must be a table of sizes, e.g. sizes = { dt = 1, a = \"P\" }")
+    for name, size in sizes.items():
+        if not name.isidentifier():
+            _fail(text, filename, "sizes", f"{name!r} in sizes is not a Python identifier", name)
+        if not (isinstance(size, str) and size.isidentifier()) and not (
+                type(size) is int and size == 1):
+            _fail(text, filename, "sizes", f"the size of {name!r} must be a name (D, H, P, ...) "
+                  f"or the number 1 (one number per sample), not {size!r}", name)
+    for name in inputs[1:]:
+        if name not in sizes:
+            fail("inputs", f"give the size of the input {name!r} (sizes = {{ {name} = 1 }} for one "
+                           f"number per sample, or a name such as D or H)")
     doc = spec.get("doc", "")
     if '"""' in doc or "\\" in doc or not all(c.isprintable() or c in "\n\t" for c in doc):
         # the doc is pasted into the generated module's docstring: it must not end that string
         fail("doc", 'doc may not contain """, backslashes or control characters')
+
+
+def _check_sizes(spec, text, filename, targets):
+    """Every name in ``sizes`` is an input, a state, a param or an equation's target."""
+    known = (set(spec.get("inputs", [INPUT])) | set(spec["states"]) | set(spec.get("params", []))
+             | targets)
+    for name in spec.get("sizes", {}):
+        if name not in known:
+            _fail(text, filename, "sizes", f"sizes names {name!r}, which is not an input, a state, "
+                  f"a param nor an equation's target", name)
 
 
 def _lines(text, equations):
@@ -168,15 +229,16 @@ class _Reject(Exception):
 class _Walker:
     """Turns whitelisted expression nodes into SymPy objects, declaring affine maps on the way."""
 
-    def __init__(self, cell, states, params, targets):
+    def __init__(self, cell, states, params, targets, inputs=(INPUT,)):
         self.cell, self.states, self.params, self.targets = cell, states, params, targets
+        self.inputs = tuple(inputs)
         self.bias = {}  # id(affine subscript node) -> its bias name
         self.dropped = set()  # id(bias name nodes): they read as 0, being inside the affine map
         self.planned = set()  # id(+/- nodes) whose sum was searched for a bias
 
     def free(self, name):
         """A name that is nothing else yet, so may only be a new parameter (a weight or bias)."""
-        return not (name.startswith("_") or name == INPUT or name.endswith("_prev")
+        return not (name.startswith("_") or name in self.inputs or name.endswith("_prev")
                     or name in REGISTRY or name in FUNCTIONS or name in CALLS
                     or name in self.states or name in self.params
                     or name in self.targets)
@@ -242,6 +304,8 @@ class _Walker:
             raise _Reject("names may not start with '_'", node)
         if name == INPUT:
             return self.cell.x
+        if name in self.inputs:
+            return self.cell.input(name)
         if name.endswith("_prev"):
             if name[:-5] not in self.states:
                 raise _Reject(f"not a previous state (states: {', '.join(self.states)})", node)
@@ -251,8 +315,9 @@ class _Walker:
         if name in FUNCTIONS or name in CALLS:
             raise _Reject(f"{name} is a function: call it, e.g. {name}(v)", node)
         if self.free(name):
-            raise _Reject("undefined name (not x, a state, <state>_prev, a param, an equation's "
-                          "target, nor the bias of the one affine map W[...] in its sum)", node)
+            raise _Reject("undefined name (not an input, a state, <state>_prev, a param, an "
+                          "equation's target, nor the bias of the one affine map W[...] in its "
+                          "sum)", node)
         return sym(name)
 
     def number(self, node):

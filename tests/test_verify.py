@@ -1,6 +1,8 @@
-"""`symrnn.verify`: central differences at 60 digits on 3 units and 2 inputs against the derived
-backward. It passes on correct cells (built-in, SymPy's functions, reductions over the units) and
-fails, naming the quantity, on a corrupted activation derivative or a corrupted reduction."""
+"""`symrnn.verify`: central differences at 60 digits against the derived backward, on an instance
+where every size has its own number of units (D = 2, H = 3, P = 4, ...). It passes on correct cells
+(built-in, SymPy's functions, reductions over the units, vectors of several sizes, inputs beyond x)
+and fails, naming the quantity, on a corrupted activation derivative, a corrupted reduction, a
+corrupted projection cell (lstmp) or time-gap cell (gru_d), or a mean over P divided by H."""
 
 import dataclasses
 
@@ -15,7 +17,7 @@ from symrnn.cells import BUILTINS
 from symrnn.reductions import UNITS, mean, unitsum
 from symrnn.spec import parse_spec
 from symrnn.symbols import sym
-from symrnn.verify import NotDefined, verify
+from symrnn.verify import NotDefined, _counts, _Instance, verify
 
 BUG2 = """
 name = "bug2"
@@ -82,7 +84,8 @@ CELLS = {"bug2": lambda: parse_spec(BUG2), "layer_norm": _layer_norm, "three_gat
 
 def _assert_passes(cell, **options):
     checks = verify(symrnn.derive(cell), **options)
-    quantities = [*cell.params, *(f"x<{t + 1}>" for t in range(options.get("steps", 2))),
+    quantities = [*cell.params, *(f"{v}<{t + 1}>" for v in cell.inputs
+                                  for t in range(options.get("steps", 2))),
                   *(f"{s}<0>" for s in cell.states)]
     assert [c.quantity for c in checks] == quantities
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
@@ -177,3 +180,170 @@ def test_a_cell_never_real_is_reported():
     cell.let("a", sp.log(-1 - z**2))
     with pytest.raises(NotDefined, match="not real and finite"):
         verify(symrnn.derive(cell.build()))
+
+
+# -- vectors of several sizes, inputs beyond x ----------------------------------------------------
+
+def _highway():
+    """a = Gamma_r c + (1 - Gamma_r) x: x read elementwise, so the cell requires D = H."""
+    cell = CellBuilder("highway", states=("a",))
+    a_prev, x = cell.prev("a"), cell.x
+    r = cell.let("Gamma_r", sigmoid(cell.affine("W_r", [a_prev, x], "b_r")))
+    c = cell.let("c", tanh(cell.affine("W_c", [a_prev, x], "b_c")))
+    cell.let("a", r * c + (1 - r) * x)
+    return cell.build()
+
+
+def _projected_layer_norm():
+    """c (H units) projected to a (P units) and normalised over P: means of P-vectors."""
+    cell = CellBuilder("proj_ln", states=("a", "c"), sizes={"a": "P"})
+    a_prev, c_prev, x = cell.prev("a"), cell.prev("c"), cell.x
+    c = cell.let("c", tanh(cell.affine("W_c", [a_prev, c_prev, x], "b_c")))
+    z = cell.affine("W_p", [c])
+    cell.let("a", cell.param("g_a") * cell.layer_norm(z) + cell.param("beta_a"))
+    return cell.build()
+
+
+def _second_input():
+    """A time gap dt (one number per sample and step) read by the affine map and elementwise."""
+    cell = CellBuilder("second_input", states=("a",), inputs=("x", "dt"), sizes={"dt": 1})
+    a_prev, x, dt = cell.prev("a"), cell.x, cell.input("dt")
+    cell.let("a", tanh(cell.affine("W_a", [a_prev, x, dt], "b_a")) * sp.exp(-dt**2))
+    return cell.build()
+
+
+def _input_of_its_own_size():
+    """An input e of a size E of its own, read elementwise (with a parameter of size E), by an
+    affine map and by a mean (1/E)."""
+    cell = CellBuilder("own_size", states=("a",), inputs=("x", "e"), sizes={"e": "E"})
+    a_prev, x, e = cell.prev("a"), cell.x, cell.input("e")
+    q = cell.let("q", sp.sin(e) * cell.param("w_q"))
+    cell.let("a", tanh(cell.affine("W_a", [a_prev, x, q], "b_a")) + cell.mean(e * e))
+    return cell.build()
+
+
+SIZED = {"lstmp": lambda: symrnn.get_cell("lstmp"), "gru_d": lambda: symrnn.get_cell("gru_d"),
+         "highway": _highway, "projected_layer_norm": _projected_layer_norm,
+         "second_input": _second_input, "input_of_its_own_size": _input_of_its_own_size}
+
+
+@pytest.mark.parametrize("name", list(SIZED))
+def test_passes_for_several_sizes_and_inputs(name):
+    _assert_passes(SIZED[name]())
+
+
+def test_passes_with_other_numbers_of_units():
+    _assert_passes(symrnn.get_cell("lstmp"), points=1, units=2, sizes={"P": 3})
+    _assert_passes(_highway(), points=1, inputs=2, units=2)  # D = H = 2
+    _assert_passes(symrnn.get_cell("gru_d"), steps=1, points=1, units=1, inputs=1)
+
+
+@pytest.mark.parametrize("name, counts", [
+    ("lstmp", {"D": 2, "H": 3, "P": 4}), ("gru_d", {"D": 2, "H": 3}),
+    ("highway", {"D": 3, "H": 3}), ("projected_layer_norm", {"D": 2, "H": 3, "P": 4}),
+    ("input_of_its_own_size", {"D": 2, "H": 3, "E": 4})])
+def test_every_size_has_its_own_number_of_units(name, counts):
+    """D = 2, H = 3, the others 4, 5, ...; a size required equal to another takes its number; the
+    instance's shapes are the cell's own (``Cell.param_shape``), every input of its size."""
+    cell = SIZED[name]()
+    assert _counts(cell, 3, 2, None) == counts
+    instance = _Instance(cell, counts, steps=2)
+    for p in cell.params:
+        assert instance.shapes[p] == cell.param_shape(p, **counts), p
+    for v in cell.inputs:
+        want = 1 if cell.size(v) == 1 else counts[cell.size(v)]
+        assert instance.shapes[f"{v}<1>"] == instance.shapes[f"{v}<2>"] == (want,)
+    for s in cell.states:
+        assert instance.shapes[f"{s}<0>"] == (counts[cell.size(s)],)
+
+
+def test_sizes_that_cannot_be():
+    with pytest.raises(ValueError, match="no size 'P'"):
+        verify(symrnn.derive("gru"), sizes={"P": 2})
+    with pytest.raises(ValueError, match="D = 2, H = 3, but the cell needs them equal"):
+        verify(symrnn.derive(_highway()), sizes={"D": 2, "H": 3})
+    with pytest.raises(ValueError, match="P must be a whole number"):
+        verify(symrnn.derive("lstmp"), sizes={"P": 0})
+
+
+def _failed(derivation):
+    return {c.quantity for c in verify(derivation) if not c.ok}
+
+
+LSTMP_ALL = {"W_f", "b_f", "W_u", "b_u", "W_c", "b_c", "W_o", "b_o", "W_p", "x<1>", "x<2>", "a<0>",
+             "c<0>"}
+
+
+@pytest.mark.parametrize("adjoint, change, failing", [
+    # tanh'(c) path without the output gate: dtanh_c = dh instead of Gamma_o dh
+    ("dtanh_c", lambda e: e.xreplace({sym("Gamma_o"): 1}), LSTMP_ALL - {"W_p"}),
+    # the forget gate's path to c_prev dropped
+    ("dc_prev", lambda e: e.xreplace({sym("Gamma_f"): 1}), {"c<0>"}),
+])
+def test_fails_for_a_corrupted_lstmp(adjoint, change, failing):
+    assert failing <= _failed(_corrupt(symrnn.derive("lstmp"), adjoint, change))
+
+
+def test_fails_for_a_wrong_projection_in_lstmp():
+    """dh = W_p^T dz_p read as W_f's first block (P columns) instead: an H-vector from the wrong
+    matrix (W_f's a_prev block has P columns and H rows: its transpose maps H to P)."""
+    derivation = symrnn.derive("lstmp")
+    (dh,) = (a for a in derivation.backward if a.out.name == "dh")
+    (da_prev,) = (a for a in derivation.backward if a.out.name == "da_prev")
+    wrong = dataclasses.replace(dh, projections=da_prev.projections[:1])
+    backward = tuple(wrong if a is dh else a for a in derivation.backward)
+    checks = verify(dataclasses.replace(derivation, backward=backward))
+    assert checks and not any(c.ok for c in checks)  # dh has P = 4 entries, not H = 3
+    assert "dh has 4 entries, expected 3" in checks[0].detail
+
+
+@pytest.mark.parametrize("adjoint, change, failing", [
+    # relu's adjoint with the sign of exp(-u)' lost
+    ("drelu_z_d", lambda e: -e, {"w_d", "b_d", "dt<1>", "dt<2>"}),
+    # the time gap's gradient summed from the wrong parameter: only dt's checks fail
+    ("ddt", lambda e: e.xreplace({sym("w_d"): sym("b_d")}), {"dt<1>", "dt<2>"}),
+])
+def test_fails_for_a_corrupted_gru_d(adjoint, change, failing):
+    failed = _failed(_corrupt(symrnn.derive("gru_d"), adjoint, change))
+    assert failing <= failed
+    if adjoint == "ddt":
+        assert failed == failing
+
+
+def test_a_time_gap_gradient_that_is_a_vector_fails():
+    """ddt = unitsum(dz_d w_d) with the sum over the units dropped: H numbers for one."""
+    wrong = _corrupt(symrnn.derive("gru_d"), "ddt",
+                     lambda e: e.replace(lambda u: isinstance(u, unitsum), lambda u: u.args[0]))
+    checks = verify(wrong)
+    assert checks and not any(c.ok for c in checks)
+    assert "ddt is a vector of 3 entries" in checks[0].detail
+
+
+def test_fails_for_a_mean_over_p_divided_by_h():
+    """The mean of the P-vector z_p sends dmu_p / P; with / H (H = 3, P = 4) it must fail."""
+    derivation = symrnn.derive(_projected_layer_norm())
+    (dz_p,) = (a for a in derivation.backward if a.out.name == "dz_p")
+    assert sym("P") in dz_p.expr.free_symbols and UNITS not in dz_p.expr.free_symbols
+    wrong = _corrupt(derivation, "dz_p", lambda e: e.xreplace({sym("P"): UNITS}))
+    assert {"W_p", "W_c", "x<1>", "a<0>", "c<0>"} <= _failed(wrong)
+
+
+def test_fails_for_a_mean_over_an_input_of_its_own_size_divided_by_h():
+    derivation = symrnn.derive(_input_of_its_own_size())
+    wrong = _corrupt(derivation, "da_in", lambda e: e.xreplace({sym("E"): UNITS}))
+    assert _failed(wrong) == {"e<1>", "e<2>"}
+
+
+def test_fails_for_a_highway_without_its_elementwise_input_path():
+    """dx = da (1 - Gamma_r) + projections: the elementwise term dropped."""
+    wrong = _corrupt(symrnn.derive(_highway()), "dx", lambda e: sp.S.Zero)
+    assert _failed(wrong) == {"x<1>", "x<2>"}
+
+
+def test_fails_for_a_second_input_without_its_projection():
+    """ddt without W_a's dt column transposed times dz_a."""
+    derivation = symrnn.derive(_second_input())
+    backward = tuple(dataclasses.replace(a, projections=()) if a.out.name == "ddt" else a
+                     for a in derivation.backward)
+    assert backward != derivation.backward
+    assert _failed(dataclasses.replace(derivation, backward=backward)) == {"dt<1>", "dt<2>"}
