@@ -124,6 +124,8 @@ class Cell:
             return sizes.get(self.states[0], "H")
         if name.startswith("d") and name.endswith("_next") and name[1:-5] in self.states:
             return sizes.get(name[1:-5], "H")
+        if name.startswith("d") and name[1:] in sizes:  # an adjoint has its value's size
+            return 1 if name[1:] in self.scalars else sizes[name[1:]]
         return "D" if name == INPUT else "H"
 
     def param_shape(self, name, D, H, **extra):

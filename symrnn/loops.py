@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .activations import is_activation, lookup
-from .cell import INPUT, Affine
+from .cell import Affine
 from .derive import DY, Derivation
-from .lower import Plan, _gates, _order, _slice
+from .derive import units as units_of
+from .lower import Plan, _gates, _order, _slice, _width
 from .printing import CodePrinter, ShapePrinter
 from .reductions import UNITS, mean, unitsum
 from .symbols import adjoint, next_adjoint, prev, sequence, sym
@@ -69,6 +70,7 @@ class Loop:
     starts: tuple[str, ...] = ()  # per b, before the loop over j: the sums over the units begun
     ends: tuple[str, ...] = ()  # per b, after the loop over j: the sums over the units stored
     per_sample: bool = False  # every line computes a per-sample scalar: no loop over j
+    width: str = "H"  # the units j runs over: the size of the loop's vectors
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,9 @@ class Loops:
     carries: tuple[tuple[str, str, str], ...]  # (state, dX_next buffer, dX_prev buffer)
     x_buffers: tuple[tuple[str, str, int], ...]  # (name, product matrix, first slot)
     functions: tuple[str, ...] = ()  # of exp, log, log1p: those the kernels call (as _exp, ...)
+    sizes: tuple[str, ...] = ()  # a cell with sizes or inputs beyond D, H and x: the kernels
+    # take every size as an argument ("D", "H", "P"); () reads B and H off the output state
+    input_grads: tuple[tuple[str, str, bool], ...] = ()  # (input, gradient, loop writes it first)
 
     @staticmethod
     def numbers(phases):
@@ -110,9 +115,10 @@ class ScalarPrinter(CodePrinter):
             item = _real(lookup(item.func).numpy(item.args[0]))
         return super().parenthesize(item, level, strict)
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, units=(UNITS,)):
         super().__init__(settings)
         self.called = set()  # of exp, log, log1p: those printed (the module defines them)
+        self.units = frozenset(units)  # the symbols of sizes (H, P): numbers, real(H)
 
     def _approximated(self, name, expr):  # float32: symrnn.approx's, which vectorises
         self.called.add(name)
@@ -190,7 +196,7 @@ class ScalarPrinter(CodePrinter):
         return f"(real({arg} > real(0)) - real({arg} < real(0)))"
 
     def _print_Symbol(self, expr):
-        return "real(H)" if expr == UNITS else super()._print_Symbol(expr)
+        return f"real({expr.name})" if expr in self.units else super()._print_Symbol(expr)
 
 
 def _real(expr):
@@ -226,6 +232,7 @@ class _Line:
     arrays: frozenset  # the arrays its text indexes (its loads are counted apart)
     total: tuple[str, str] | None = None  # a sum over the units: (its accumulator, which
     # ``text`` adds to, and the scale its value takes once complete, per b: " / real(H)")
+    size: str | int = "H"  # the units the line runs over (1: one number per sample)
 
 
 class _Step:
@@ -233,25 +240,28 @@ class _Step:
     reads is ready: after the loops that define its symbols, and after the matrix products whose
     output it reads (``after``: the number of products it waits for)."""
 
-    def __init__(self):
-        self.gemms = []  # a Gemm, or None: a loop boundary after a sum over the units
-        self.lines = []  # _Line
-
     def gemm(self, gemm):
         self.gemms.append(gemm)
         return len(self.gemms)  # lines reading its output wait for this many products
 
-    def line(self, text, reads=frozenset(), defines=None, after=0, view=None, stores=None,
-             note=None, arrays=(), total=None):
-        """A ``_Line`` (its fields say what each argument is)."""
-        self.lines.append(_Line(text, frozenset(reads) - {UNITS}, defines, after, view, stores,
-                                note, frozenset(arrays), total))
+    def __init__(self, units=frozenset({UNITS})):
+        self.gemms = []  # a Gemm, or None: a loop boundary after a sum over the units
+        self.lines = []  # _Line
+        self.units = units  # the symbols of sizes, which no loop loads
 
-    def sum_over_units(self, symbol, code, reads, scale="", note=None):
-        """``symbol = sum_j code`` (times ``scale``): accumulated in the loop that has what
-        ``code`` reads, ready for the loops after the boundary it adds (its number returned)."""
+    def line(self, text, reads=frozenset(), defines=None, after=0, view=None, stores=None,
+             note=None, arrays=(), total=None, size="H"):
+        """A ``_Line`` (its fields say what each argument is)."""
+        self.lines.append(_Line(text, frozenset(reads) - self.units, defines, after, view,
+                                stores, note, frozenset(arrays), total, size))
+
+    def sum_over_units(self, symbol, code, reads, scale="", note=None, size="H"):
+        """``symbol = sum_j code`` (times ``scale``) over ``size`` units: accumulated in the loop
+        that has what ``code`` reads, ready for the loops after the boundary it adds (its number
+        returned)."""
         ready, total = len(self.gemms) + 1, f"{symbol.name}_total"
-        self.line(f"{total} += {code}", reads, symbol, ready, note=note, total=(total, scale))
+        self.line(f"{total} += {code}", reads, symbol, ready, note=note, total=(total, scale),
+                  size=size)
         return self.gemm(None)
 
     def finish(self, outside, home, scalar):
@@ -279,10 +289,12 @@ class _Step:
             return touched | {_array(home(s, False)) for s in defined & read_later}
 
         def cut(lines, limit):
-            """The lines in order, cut into loops of at most ``limit`` arrays (homes left out)."""
+            """The lines in order, cut into loops of at most ``limit`` arrays (homes left out)
+            and of one size each (a loop runs over the units of its vectors)."""
             loops, current = [], []
             for line in lines:
-                if current and len(arrays(current + [line], set())) > limit:
+                if current and (len(arrays(current + [line], set())) > limit
+                                or width(current) not in (1, line.size) and line.size != 1):
                     loops.append(current)
                     current = []
                 current.append(line)
@@ -344,8 +356,13 @@ class _Step:
                                              for _, reads, d in placed[i])
                 phases.append(Loop(tuple(views[i]), tuple(loads[i]),
                                    tuple(text for text, _, _ in placed[i]), tuple(starts[i]),
-                                   tuple(ends[i]), once))
+                                   tuple(ends[i]), once, str(width(slots[i][1], "H"))))
         return tuple(phases)
+
+
+def width(lines, default=1):
+    """The size the vectors of these lines have (1 if they are all per-sample scalars)."""
+    return next((line.size for line in lines if line.size != 1), default)
 
 
 def _array(where):
@@ -355,7 +372,8 @@ def _array(where):
 
 def loops(derivation: Derivation, plan: Plan) -> Loops:
     cell = derivation.cell
-    code = ScalarPrinter()
+    units = {units_of(n) for n in cell.size_names}
+    code = ScalarPrinter(units=units)
     notes = plan.text["notes"]
     gates = _gates(cell)
     order = _order(cell, gates)
@@ -364,13 +382,16 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
     keep_Z = "Z_seq" in plan.cache
     states, kept = set(cell.states), set(plan.kept)
     carried_in = {next_adjoint(s) for s in cell.states}
-    scratch, bscratch = {}, {}  # the (B, H)-like arrays of a forward step, of a backward step
+    scratch, bscratch = {}, {}  # the (B, size) arrays of a forward step, of a backward step
+    start = [sp.Integer(0)]  # the first column of each slot of Z
+    for a in order:
+        start.append(start[-1] + _width(a.out, cell))
 
     def span(k):  # the columns of slot k
-        return _slice(k * H, (k + 1) * H, len(order) * H)
+        return _slice(start[k], start[k + 1], start[-1])
 
-    def col(k, start=0):  # the column of unit j of slot k, in an array whose column 0 is slot start
-        return _size((k - start) * H + _J)
+    def col(k, first=0):  # the column of unit j of slot k, in an array whose column 0 is slot first
+        return _size(start[k] - start[first] + _J)
 
     def slots(product):
         return range(product.first, product.first + len(product.parts))
@@ -383,8 +404,8 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
     def unit(s):  # the index of unit j of s: 0 for a per-sample scalar
         return "0" if scalar(s) else "j"
 
-    def scratch_width(s):
-        return "1" if scalar(s) else "H"
+    def size(s):  # the units s has, as code ("H", "P"), or 1
+        return 1 if scalar(s) else _size(_width(s, cell))
 
     def cached(s):
         """Where forward keeps s for the backward (or None)."""
@@ -405,9 +426,11 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         where = cached(s)
         if where is None:
             if register:
-                scratch[f"{s.name}_buf"] = scratch_width(s)
+                scratch[f"{s.name}_buf"] = str(size(s))
             where = f"{s.name}_buf[b, {unit(s)}]"
         return where
+
+    read = set()  # the inputs a kernel reads elementwise
 
     def outside(s):
         if s.name in cell.vectors:
@@ -416,22 +439,26 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             return "dy_seq[t, b, j]"
         if s in carried_in:
             return f"{s.name}_buf[b, j]"
+        if s.name in cell.inputs:  # the kernel's x_seq is the module's x
+            read.add(s.name)
+            return f"{sequence(s.name)}[t, b, {unit(s)}]"
         where = cached(s)
         assert where is not None, f"{s} is neither cached nor computed in the step"
         return where
 
     # ---- forward ----
-    x_buffers = tuple((f"X_{i + 1}" if len(plan.x_products) > 1 else "X", p.matrix, p.first)
-                      for i, p in enumerate(plan.x_products))
+    x_buffers = tuple((f"X_{i + 1}" if len(plan.x_products) > 1 else "X", p.matrix, p.first,
+                       p.series, p.size) for i, p in enumerate(plan.x_products))
     by_vector = {}
     for p in plan.products:
         by_vector.setdefault(p.vector, []).append(p)
-        scratch["P_" + p.matrix[len("fused_"):]] = _size(len(p.parts) * H)
+        scratch["P_" + p.matrix[len("fused_"):]] = _size(start[p.first + len(p.parts)]
+                                                         - start[p.first])
 
     def z_terms(k):
         """(array, index) of every term of slot k's pre-activation."""
         terms = [(name, f"t - t0, b, {col(k, first)}")
-                 for (name, _, first), p in zip(x_buffers, plan.x_products, strict=True)
+                 for (name, _, first, _, _), p in zip(x_buffers, plan.x_products, strict=True)
                  if k in slots(p)]
         terms += [(f"P_{p.matrix[len('fused_'):]}", f"b, {col(k, p.first)}")
                   for p in plan.products if k in slots(p)]
@@ -439,11 +466,11 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             terms.append(("bias", col(k)))
         return terms
 
-    step, waits = _Step(), {}
+    step, waits = _Step(units), {}
     for node in derivation.forward:
         if isinstance(node, Affine):
             for v in node.inputs:
-                if v.name != INPUT and v.name not in waits:
+                if v.name not in cell.inputs and v.name not in waits:
                     for p in by_vector[v.name]:
                         waits[p.matrix] = step.gemm(Gemm(f"{p.series}[t]", f"{p.matrix}_T",
                                                          "P_" + p.matrix[len("fused_"):]))
@@ -452,36 +479,42 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             terms = z_terms(k)
             step.line(f"{node.out.name} = " + " + ".join(f"{a}[{i}]" for a, i in terms),
                       defines=node.out, arrays=[a for a, _ in terms],
-                      note=notes.get(node.out.name),
+                      note=notes.get(node.out.name), size=size(node.out),
                       after=max([waits[p.matrix] for p in plan.products if k in slots(p)],
                                 default=0))
         elif isinstance(node.expr, mean):
             (v,) = node.expr.args
-            step.sum_over_units(node.out, v.name, {v}, " / real(H)", notes.get(node.out.name))
+            step.sum_over_units(node.out, v.name, {v}, f" / real({size(v)})",
+                                notes.get(node.out.name), size(v))
             continue  # stored where it is kept once the sum is complete
         else:
             step.line(f"{node.out.name} = {code.doprint(node.expr)}",
-                      node.expr.free_symbols, node.out, note=notes.get(node.out.name))
+                      node.expr.free_symbols, node.out, note=notes.get(node.out.name),
+                      size=size(node.out))
         if node.out in direct or (node.out in slot_of and keep_Z):
             k = direct.get(node.out, slot_of.get(node.out))
             array = "A_seq" if node.out in direct else "Z_seq"
             step.line(f"{node.out.name}_row[j] = {node.out.name}", {node.out},
                       view=f"{node.out.name}_row = {array}[t, b, {span(k)}]", stores=node.out,
-                      arrays=[array])
+                      arrays=[array], size=size(node.out))
         elif cached(node.out) is not None:
             step.line(f"{cached(node.out)} = {node.out.name}", {node.out}, stores=node.out,
-                      arrays=[_array(cached(node.out))])
+                      arrays=[_array(cached(node.out))], size=size(node.out))
     forward = step.finish(outside, home, scalar)
+    forward_inputs = tuple(sequence(v) for v in cell.inputs if v in read)
 
     # ---- backward ----
+    read.clear()
     carries = tuple((s, f"d{s}_next_buf", f"d{s}_prev_buf") for s in cell.states)
     carry_buffer = {adjoint(prev(s).name): prv for s, _, prv in carries}
     carry_out = {d: f"{buffer}[b, j]" for d, buffer in carry_buffer.items()}
     dz_slot = {adjoint(a.out.name): k for k, a in enumerate(order)}
-    step = _Step()
+    step, input_grads = _Step(units), []
     for a in derivation.backward:
-        if a.of.name == INPUT:
-            continue
+        if a.of.name in cell.inputs:  # its elementwise terms here; its products after the chunk
+            input_grads.append((a.of.name, a.out.name, a.expr != 0))
+            if a.expr == 0:
+                continue
         products, after = by_vector.get(a.of.name, []), 0
         for p in products:
             name = p.matrix[len("fused_"):]
@@ -489,7 +522,7 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                 step.gemm(Gemm("dZ_seq[t - t0]", p.matrix, carry_buffer[a.out],
                                tuple(n for n in [notes.get(a.out.name)] if n)))
                 break  # the carried gradient is the product alone, straight into its buffer
-            bscratch["Q_" + name] = "H"
+            bscratch["Q_" + name] = p.size
             left = "dZ_seq[t - t0]" if p.cols == ":" else f"dZ_seq[t - t0, :, {p.cols}]"
             after = step.gemm(Gemm(left, p.matrix, "Q_" + name))
         else:
@@ -498,25 +531,32 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             for k, total in enumerate(sorted(a.expr.atoms(unitsum), key=sp.default_sort_key)):
                 name = sym(f"{a.out.name}_sum" + (str(k + 1) if k else ""))
                 per_sample.add(name.name)
-                after = max(after, step.sum_over_units(name, code.doprint(total.args[0]),
-                                                       total.args[0].free_symbols))
+                summed = total.args[0]
+                after = max(after, step.sum_over_units(
+                    name, code.doprint(summed), summed.free_symbols,
+                    size=width_of(summed, cell, per_sample)))
                 expr = expr.xreplace({total: name})
             text = " + ".join(([code.doprint(expr)] if expr != 0 else [])
                               + [f"{q}[b, j]" for q in qs])
             text = text or "real(0)"
             if a.of.name in cell.vectors:
                 step.line(f"grad_{a.of.name}[j] += {text}", expr.free_symbols, after=after,
-                          arrays=[f"grad_{a.of.name}", *qs])
+                          arrays=[f"grad_{a.of.name}", *qs], size=size(a.of))
+                continue
+            if a.of.name in cell.inputs:
+                step.line(f"{a.out.name}[t, b, {unit(a.of)}] = {text}", expr.free_symbols,
+                          after=after, note=notes.get(a.out.name), arrays=[a.out.name],
+                          size=size(a.of))
                 continue
             step.line(f"{a.out.name} = {text}", expr.free_symbols, a.out, after,
-                      note=notes.get(a.out.name), arrays=qs)
+                      note=notes.get(a.out.name), arrays=qs, size=size(a.of))
             if a.of in slot_of:
                 step.line(f"{a.out.name}_row[j] = {a.out.name}", {a.out},
                           view=f"{a.out.name}_row = dZ_seq[t - t0, b, {span(slot_of[a.of])}]",
-                          stores=a.out, arrays=["dZ_seq"])
+                          stores=a.out, arrays=["dZ_seq"], size=size(a.of))
             if a.out in carry_out:
                 step.line(f"{carry_out[a.out]} = {a.out.name}", {a.out}, stores=a.out,
-                          arrays=[_array(carry_out[a.out])])
+                          arrays=[_array(carry_out[a.out])], size=size(a.of))
 
     def home_backward(s, register=True):
         if s in carry_out:
@@ -524,21 +564,23 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         if s in dz_slot:  # dz_f: its column of dZ
             return f"dZ_seq[t - t0, b, {col(dz_slot[s])}]"
         if register:
-            bscratch[f"{s.name}_buf"] = scratch_width(s)
+            bscratch[f"{s.name}_buf"] = str(size(s))
         return f"{s.name}_buf[b, {unit(s)}]"
 
     backward = step.finish(outside, home_backward, scalar)
+    backward_inputs = tuple(sequence(v) for v in cell.inputs if v in read)
+    written = tuple(d for _, d, elementwise in input_grads if elementwise)
 
     forward_args = (tuple(b[0] for b in x_buffers) + (("bias",) if plan.biases else ())
                     + tuple(f"{p.matrix}_T" for p in plan.products)
-                    + tuple(f"param_{v}" for v in cell.vectors)
+                    + tuple(f"param_{v}" for v in cell.vectors) + forward_inputs
                     + tuple(sequence(s) for s in cell.states)
                     + tuple(sequence(n) for n in plan.kept)
                     + (("Z_seq",) if keep_Z else ()) + (("A_seq",) if plan.activates else ())
                     + tuple(sorted(scratch)))
     backward_args = (("dy_seq",) + tuple(p.matrix for p in plan.products)
                      + tuple(f"param_{v}" for v in cell.vectors)
-                     + tuple(f"grad_{v}" for v in cell.vectors)
+                     + tuple(f"grad_{v}" for v in cell.vectors) + backward_inputs + written
                      + tuple(sequence(s) for s in cell.states)
                      + tuple(sequence(n) for n in plan.kept)
                      + (("Z_seq",) if keep_Z else ())
@@ -547,7 +589,20 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                      + tuple(sorted(bscratch)))
     functions = tuple(f for f in ("exp", "log", "log1p") if f in code.called)
     return Loops(forward, backward, forward_args, backward_args, tuple(sorted(scratch.items())),
-                 tuple(sorted(bscratch.items())), carries, x_buffers, functions)
+                 tuple(sorted(bscratch.items())), carries, x_buffers, functions,
+                 cell.size_names if plan.sized else (), tuple(input_grads))
+
+
+def width_of(expr, cell, per_sample):
+    """The units of a vector expression (the size of the first vector it reads)."""
+    sizes = [cell.size(s) for s in sorted(expr.free_symbols, key=lambda s: s.name)
+             if s.name not in per_sample and cell.size(s) != 1
+             and s not in {units_of(n) for n in cell.size_names}]
+    return _size(_width_named(sizes[0])) if sizes else "H"
+
+
+def _width_named(size):
+    return sp.Integer(1) if size == 1 else sp.Symbol(size)
 
 
 __all__ = ["Gemm", "Loop", "Loops", "loops"]
