@@ -42,7 +42,8 @@ if jax:
     jax.config.update("jax_enable_x64", True)  # for the float64 check; float32 stays float32
 
 ROOT = Path(__file__).resolve().parent.parent
-CELLS = ("lstm", "gru", "gru_torch", "lstm_peephole", "mgu", "rnn", "lstm_ln", "slstm")
+CELLS = ("lstm", "gru", "gru_torch", "lstm_peephole", "mgu", "rnn", "lstm_ln", "slstm", "lstmp",
+         "gru_d")
 CONFIGS = [(100, 32, 64, 128), (100, 64, 256, 512), (1000, 1, 8, 32), (10000, 1, 8, 32),
            (50, 128, 512, 1024)]  # (T, B, D, H)
 SMALL = [CONFIGS[0], CONFIGS[2]]
@@ -190,13 +191,29 @@ class LayerNormLSTM(torch.nn.Module if torch else object):
         return torch.stack(ys)
 
 
-def torch_run(module, x, G):
+def problem(mod, T, B, D, H, dtype, rng, seed=0):
+    """(params, x, inputs, G) for a module: a size beyond D and H (lstmp's P) is H // 2, as
+    speech models project; another input of size 1 (gru_d's dt) exponential time gaps."""
+    named = {"D": D, "H": H}
+    sizes = {n: max(H // 2, 1) for n in set(getattr(mod, "SIZES", {}).values()) - {"D", "H", 1}}
+    named.update(sizes)
+    params = mod.init_params(D, H, rng=seed, dtype=dtype, **sizes)
+    x = rng.standard_normal((T, B, D)).astype(dtype)
+    widths = {k: named.get(v, v) for k, v in getattr(mod, "SIZES", {}).items()}
+    inputs = {k: rng.exponential(1.0, (T, B, widths[k])).astype(dtype)
+              for k in getattr(mod, "INPUTS", ("x",))[1:]}
+    G = rng.standard_normal((T, B, widths.get(mod.STATES[0], H))).astype(dtype)
+    return params, x, inputs, G
+
+
+def torch_run(module, x, G, inputs=None):
     xt, gt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(G)
+    others = {k: torch.from_numpy(v) for k, v in (inputs or {}).items()}
 
     def run():
         module.zero_grad(set_to_none=True)
         xt.grad = None
-        y = module(xt)
+        y = module(xt, **others)
         y = y[0] if isinstance(y, tuple) else y  # nn.LSTM / nn.GRU return (y, state)
         y.backward(gt)
         return y.detach().numpy(), xt.grad.numpy()
@@ -228,7 +245,7 @@ def jax_lstm_run(p, x, G):
     return run
 
 
-def gemm_floor(plan, T, B, D, H, dtype=np.float32):
+def gemm_floor(plan, params, T, B, sizes, dtype=np.float32):
     """A run making only the matrix products the cell's module makes, of the same shapes, through
     NumPy's BLAS into preallocated arrays, and nothing else: per product of the Plan, the input
     GEMM before the loop or one per step, one per step back, and the weight (and x) gradients
@@ -237,14 +254,18 @@ def gemm_floor(plan, T, B, D, H, dtype=np.float32):
     the run takes whichever way is faster here. No code on NumPy's BLAS is faster than this."""
     rng = np.random.default_rng(0)
     new = lambda *shape: rng.standard_normal(shape, dtype=dtype)  # noqa: E731
+
+    def widths(p):  # (rows of the stacked blocks, size of the vector they read)
+        return (sum(params[part.weight].shape[0] for part in p.parts),
+                sizes[p.size] if p.size in sizes else int(p.size))
     gemms = []  # (a, b, out): out = a @ b, once
     ways = {"forward": ([], []), "backward": ([], [])}  # per direction: batch-major, gate-major
     for p in plan.x_products:  # Z = x W^T for all steps; dW = dZ^T x; dx = dZ W
-        n = len(p.parts) * H
+        n, D = widths(p)
         X, dZ, W = new(T * B, D), new(T * B, n), new(D, n)
         gemms += [(X, W, new(T * B, n)), (dZ.T, X, new(n, D)), (dZ, W.T.copy(), new(T * B, D))]
     for p in plan.products:  # Z += a_prev W^T at every step; da_prev = dZ W at every step back
-        n = len(p.parts) * H
+        n, H = widths(p)
         A, dZ, W = new(T, B, H), new(T, B, n), new(H, n)
         ways["forward"][0].append((A, W, new(B, n)))  # (B, H) @ (H, n)
         ways["forward"][1].append((W.T.copy(), new(T, H, B), new(n, B)))  # (n, H) @ (H, B)
@@ -275,24 +296,25 @@ def gemm_floor(plan, T, B, D, H, dtype=np.float32):
     return run
 
 
-def implementations(cell, mod, params, x, G, compiled=None, plan=None):
+def implementations(cell, mod, params, x, G, compiled=None, plan=None, inputs=None):
     """{name: run}, each run computing forward + backward and returning (y, dx) as (T, B, ...).
     cell: the Cell; compiled: the cell's numba module (symrnn generate --backend numba), if
     numba is installed; plan: the cell's Plan, for the GEMM floor (a run that returns nothing:
-    not checked)."""
+    not checked); inputs: the cell's other inputs (gru_d's dt)."""
     workspace, compiled_workspace = {}, {}  # kept across calls: arrays reused, no page faults
+    inputs = inputs or {}
 
     def run_symrnn():
-        y, _, cache = mod.forward(params, x, workspace=workspace)
+        y, _, cache = mod.forward(params, x, workspace=workspace, **inputs)
         return y, mod.backward(params, cache, G, workspace=workspace)[1]
 
     def run_new_arrays():
-        y, _, cache = mod.forward(params, x)
+        y, _, cache = mod.forward(params, x, **inputs)
         return y, mod.backward(params, cache, G)[1]
     impls = {"symrnn": run_symrnn, "new arrays": run_new_arrays}
     if compiled is not None:
         def run_numba():
-            y, _, cache = compiled.forward(params, x, workspace=compiled_workspace)
+            y, _, cache = compiled.forward(params, x, workspace=compiled_workspace, **inputs)
             return y, compiled.backward(params, cache, G, workspace=compiled_workspace)[1]
         impls["numba"] = run_numba
     name = cell.name
@@ -300,13 +322,16 @@ def implementations(cell, mod, params, x, G, compiled=None, plan=None):
         xc, Gc = (np.ascontiguousarray(v.transpose(0, 2, 1)) for v in (x, G))
         impls["naive"] = lambda: [v.transpose(0, 2, 1) for v in NAIVE[name](params, xc, Gc)[::2]]
     if plan is not None:
-        impls["GEMMs"] = gemm_floor(plan, *x.shape, G.shape[-1], x.dtype)
-    if torch and name in ("lstm", "gru_torch"):
+        sizes = dict(zip(("D", "H"), (x.shape[-1], params[plan.slots[0].weight].shape[0]),
+                         strict=True))
+        sizes.update(cell.sizes_of(params))
+        impls["GEMMs"] = gemm_floor(plan, params, *x.shape[:2], sizes, x.dtype)
+    if torch and name in ("lstm", "gru_torch", "lstmp"):
         impls["torch"] = torch_run(symrnn.interop.to_torch(name, params), x, G)
     elif torch and name == "lstm_peephole":
         impls["torch"] = torch_run(PeepholeLSTM(params), x, G)
     elif torch:  # a cell PyTorch has no module for: its step printed as PyTorch code, looped
-        impls["torch"] = torch_run(torch_cell.CellLoop(cell, params), x, G)
+        impls["torch"] = torch_run(torch_cell.CellLoop(cell, params), x, G, inputs)
     if torch and name == "lstm_ln":  # and as written by hand, with torch.nn.LayerNorm
         impls["torch LN"] = torch_run(LayerNormLSTM(params), x, G)
     if jax and name == "lstm":
@@ -319,12 +344,12 @@ def check(cells, modules, compiled):
     cells: {name: Cell}."""
     rng, (T, B, D, H), done = np.random.default_rng(1), (5, 3, 4, 6), []
     close = lambda a, b, what: np.testing.assert_allclose(a, b, 1e-8, 1e-8, err_msg=what)  # noqa: E731
-    x, G = rng.standard_normal((T, B, D)), rng.standard_normal((T, B, H))
     for cell in cells:
-        params = modules[cell].init_params(D, H, rng=2, dtype=np.float64)
-        y, _, cache = modules[cell].forward(params, x)
-        grads, dx, dstate0 = modules[cell].backward(params, cache, G)
-        impls = implementations(cells[cell], modules[cell], params, x, G, compiled.get(cell))
+        params, x, inputs, G = problem(modules[cell], T, B, D, H, np.float64, rng, seed=2)
+        y, _, cache = modules[cell].forward(params, x, **inputs)
+        grads, dx, dstate0, *_ = modules[cell].backward(params, cache, G)
+        impls = implementations(cells[cell], modules[cell], params, x, G, compiled.get(cell),
+                                inputs=inputs)
         for name, run in list(impls.items())[1:]:
             y_ref, dx_ref = map(np.asarray, run())
             close(y_ref, y, f"{name} {cell}: y")
@@ -343,7 +368,13 @@ _FIRST_USE = """
 import sys, time, numpy as np, symrnn
 start = time.perf_counter()
 m = symrnn.load(sys.argv[1], "numba")
-m.backward(p := m.init_params(2, 3), m.forward(p, np.ones((2, 1, 2)))[2], np.ones((2, 1, 3)))
+extra = set(getattr(m, "SIZES", {}).values()) - {"D", "H", 1}
+named = {"D": 3, "H": 3, 1: 1, **{n: 2 for n in extra}}
+p = m.init_params(3, 3, **{n: v for n, v in named.items() if n not in ("D", "H", 1)})
+widths = {k: named[v] for k, v in getattr(m, "SIZES", {}).items()}
+inputs = {k: np.ones((2, 1, widths[k])) for k in getattr(m, "INPUTS", ("x",))[1:]}
+y, _, cache = m.forward(p, np.ones((2, 1, 3)), **inputs)
+m.backward(p, cache, np.ones_like(y))
 print(time.perf_counter() - start)
 """
 
@@ -500,17 +531,16 @@ def main(argv=None):
             compile_notes.append(f"{cell} {first:.1f} s / {cached:.2f} s")
         compiled = {name: symrnn.load(cell, "numba") for name, cell in cells.items()}
         for cell in cells:  # compiled for float32 (or loaded) before any timing
-            compiled[cell].forward(compiled[cell].init_params(2, 3, dtype=np.float32),
-                                   np.ones((2, 1, 2), np.float32))
+            params, x, inputs, _ = problem(compiled[cell], 2, 1, 2, 3, np.float32,
+                                           np.random.default_rng(0))
+            compiled[cell].forward(params, x, **inputs)
     print("agree with symrnn (float64, 1e-8):", ", ".join(check(cells, modules, compiled)))
     rows, rng = [], np.random.default_rng(0)
     for cell in cells:
         for T, B, D, H in configs:
-            params = modules[cell].init_params(D, H, rng=0, dtype=np.float32)
-            x = rng.standard_normal((T, B, D), dtype=np.float32)
-            G = rng.standard_normal((T, B, H), dtype=np.float32)
+            params, x, inputs, G = problem(modules[cell], T, B, D, H, np.float32, rng)
             impls = implementations(cells[cell], modules[cell], params, x, G,
-                                    compiled.get(cell), plans[cell])
+                                    compiled.get(cell), plans[cell], inputs)
             ms = {k: 1e3 * s for k, s in race(impls, args.repeats).items()}
             flops = 6 * T * B * sum(v.size for v in params.values() if v.ndim == 2)
             gflops = flops / ms["symrnn"] / 1e6
@@ -549,9 +579,11 @@ workspace kept across calls; new arrays: the same module allocating its arrays o
 numba: the --backend numba module (compiled time loops; float32 tanh approximated, see
 symrnn/approx.py), also with a workspace.
 naive: course-notes NumPy (a matmul per gate per step, dW summed in the loop). torch: nn.LSTM,
-nn.GRU (gru_torch), a Python-loop nn.Module (lstm_peephole), and for any other cell its step
-printed as PyTorch code by symrnn.torch_cell, looped in Python. torch LN (lstm_ln): a Python-loop
-nn.Module by hand, one fused matmul and a torch.nn.LayerNorm per gate and on the cell state.
+nn.GRU (gru_torch), nn.LSTM(proj_size=P) (lstmp, P = H/2, as every size beyond D and H here;
+gru_d's gaps dt are exponential), a Python-loop nn.Module (lstm_peephole), and for any other
+cell its step printed as PyTorch code by symrnn.torch_cell, looped in Python. torch LN (lstm_ln):
+a Python-loop nn.Module by hand, one fused matmul and a torch.nn.LayerNorm per gate and on the
+cell state.
 Ratio > 1: symrnn is faster.
 GEMMs: only the matrix products the module makes (same shapes, NumPy's BLAS, preallocated
 outputs; a step's products batch-major as the module makes them or gate-major, weights on the

@@ -30,6 +30,7 @@ reserved) and raises ``CellError`` with one clear line.
 """
 
 import dataclasses
+import functools
 import keyword
 from dataclasses import dataclass
 
@@ -50,6 +51,12 @@ RESERVED = frozenset(
      "dZ_chunk", "workspace", "token", "inside", "factor", "dA", "G", "G_seq", "A_block",
      "G_block", "L", "s0"}
 ) | frozenset(REGISTRY)
+
+
+# Names a size may not take beyond RESERVED: the generated modules' other local names (a size
+# is a local variable of forward and backward, and an argument of the compiled kernels).
+_MODULE_LOCALS = frozenset({"b", "j", "real", "gemm", "key", "width", "widths", "shapes", "value",
+                            "missing", "extra", "sizes", "i", "s", "keys", "W", "v"})
 
 
 class CellError(ValueError):
@@ -99,6 +106,10 @@ class Cell:
     def affines(self):
         return tuple(n for n in self.nodes if isinstance(n, Affine))
 
+    @functools.cached_property
+    def _sizes(self):
+        return dict(self.sizes)
+
     @property
     def size_names(self):
         """The named sizes of the cell's vectors: D and H first, then the others sorted."""
@@ -117,7 +128,7 @@ class Cell:
         name = symbol.name if isinstance(symbol, sp.Symbol) else symbol
         if name in self.scalars:
             return 1
-        sizes = dict(self.sizes)
+        sizes = self._sizes
         if name in sizes:
             return sizes[name]
         if name == "dy":
@@ -156,6 +167,10 @@ class Cell:
         names = {n: sp.Symbol(n) for n in self.size_names}
         shapes = {p: self.param_shape(p, names["D"], names["H"], **{
             n: names[n] for n in self.extra_sizes}) for p in self.params}
+        for p, shape in shapes.items():  # the number of axes first, so a bad one is named
+            if p not in params or len(params[p].shape) != len(shape):
+                raise ValueError(f"params[{p!r}]: expected a {len(shape)}-D array, got "
+                                 f"{tuple(params[p].shape) if p in params else 'nothing'}")
         found = {}
 
         def known(e):
@@ -166,7 +181,7 @@ class Cell:
                 for axis, expr in enumerate(shape):
                     expr = known(expr)
                     unknown = expr.free_symbols
-                    if len(unknown) == 1 and p in params and len(params[p].shape) == len(shape):
+                    if len(unknown) == 1:
                         (u,) = unknown
                         found[u.name] = int(sp.solve(sp.Eq(expr, int(params[p].shape[axis])),
                                                      u)[0])
@@ -434,6 +449,15 @@ def _infer_sizes(cell, declared):
         if not (size == 1 or (isinstance(size, str) and size.isidentifier())) or size is True:
             raise CellError(f"cell {name!r}: the size of {v!r} must be a name (D, H, P, ...) or "
                             f"the number 1, got {size!r}")
+    for v, size in declared.items():
+        if size != 1 and size not in ("D", "H") and (
+                size in values or size in cell.params or size in RESERVED | _MODULE_LOCALS
+                or size.startswith("_") or keyword.iskeyword(size)):
+            raise CellError(f"cell {name!r}: the size {size!r} of {v!r} is a name the cell or "
+                            f"its module already uses; call it something else (P, E, ...)")
+    if declared.get(INPUT, "D") != "D":
+        raise CellError(f"cell {name!r}: the input x has size D (input_size), got "
+                        f"{declared[INPUT]!r}")
     for v in cell.inputs[1:]:
         if v not in declared:
             raise CellError(f"cell {name!r}: give the size of the input {v!r} (sizes = "
@@ -505,7 +529,7 @@ def _infer_sizes(cell, declared):
         reads = node.inputs if isinstance(node, Affine) else (
             node.expr.args if isinstance(node.expr, mean) else ())
         for v in reads:
-            if v.name in scalars and v.name not in cell.inputs:
+            if v.name in scalars and (v.name not in cell.inputs or not isinstance(node, Affine)):
                 what = (f"the affine map {node.weight.name}" if isinstance(node, Affine)
                         else f"the mean in the equation of {node.out.name}")
                 raise CellError(f"cell {name!r}: {what} reads {v.name}, a per-sample "

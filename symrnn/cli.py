@@ -36,7 +36,7 @@ examples:
 
 VERIFY_HELP = """\
 Checks the derivation independently, in 60-digit arithmetic, on the cell with 3 units and 2
-input entries (every parameter an array of random entries): unrolls K steps and compares the
+input entries, any other size 4, 5, ... (every parameter an array of random entries): unrolls K steps and compares the
 gradient of the loss sum_t g_t . a<t> + sum_s h_s . s<K> by central differences of the forward
 equations alone (error ~1e-35) with what the derived backward equations give, entry by entry,
 at 3 random points; a quantity agrees when every entry does to 1e-20. Exit status 1 on any
@@ -106,6 +106,17 @@ def _cells(names, everything):
     return [(name, get_cell(name)) for name in names]
 
 
+def _plain(cells, command):
+    """The experiments feed x alone and size every vector D or H: say so for any other cell."""
+    for name, cell in cells:
+        if cell.inputs[1:] or cell.extra_sizes:
+            what = (f"reads {', '.join(cell.inputs[1:])} beside x" if cell.inputs[1:]
+                    else f"has vectors of size {', '.join(cell.extra_sizes)}")
+            raise UsageError(f"{command}: cell {name!r} {what}; {command} runs cells whose only "
+                             f"input is x and whose vectors have sizes D and H")
+    return cells
+
+
 def _backend_installed(backend):
     if backend == "numba" and importlib.util.find_spec("numba") is None:
         raise UsageError("the numba backend needs numba: pip install 'symrnn[numba]'")
@@ -167,7 +178,7 @@ def _derive(args):
 
 def _verify(args):
     from .api import derive
-    from .verify import NotDefined, verify
+    from .verify import NotDefined, instance_sizes, verify
 
     ((_, cell),) = _cells([args.name], False)
     if args.steps < 1:
@@ -176,8 +187,9 @@ def _verify(args):
         checks = verify(derive(cell), steps=args.steps)
     except NotDefined as e:
         raise UsageError(str(e)) from None
+    sizes = ", ".join(f"{n} = {v}" for n, v in instance_sizes(cell).items())
     print(f"symrnn verify {cell.name}: the derived backward against central differences of the "
-          f"cell (3 units, 2 inputs) unrolled for {args.steps} steps, at 60 digits")
+          f"cell ({sizes}) unrolled for {args.steps} steps, at 60 digits")
     width = max(len(c.quantity) for c in checks)
     print(f"{'quantity':{width}}  result")
     for c in checks:
@@ -238,7 +250,8 @@ def _vanish(args):
               (args.batch >= 1, f"--batch: expected at least 1, got {args.batch}")])
     _plot_requested(args)
     _backend_installed(args.backend)
-    modules = [load(cell, args.backend) for _, cell in _cells(args.cells, False)]
+    modules = [load(cell, args.backend) for _, cell in _plain(_cells(args.cells, False),
+                                                              "vanish")]
     dtype = np.dtype(args.dtype)
     print(f"symrnn vanish: T = {args.steps} steps, H = {args.hidden}, D = {args.input}, "
           f"B = {args.batch}, {dtype}, seed {args.seed}, forget bias {args.forget_bias:g}")
@@ -294,7 +307,7 @@ def _train(args):
               (args.lr > 0, f"--lr: expected a positive number, got {args.lr:g}"),
               (args.clip >= 0, f"--clip: expected 0 (no clipping) or more, got {args.clip:g}")])
     _plot_requested(args)
-    ((_, cell),) = _cells([args.cell], False)
+    ((_, cell),) = _plain(_cells([args.cell], False), "train")
     _backend_installed(args.backend)
     module = load(cell, args.backend)
     print(f"symrnn train adding: {module.CELL}, T = {args.seq_len}, H = {args.hidden}, "
@@ -346,9 +359,13 @@ def _list(args):
     printer = ShapePrinter()
     for name in BUILTINS:
         cell = builtin(name)
-        params = ", ".join(f"{p} {printer.doprint(sp.Tuple(*cell.param_shape(p, D, H)))}"
+        extra = {n: sp.Symbol(n) for n in cell.extra_sizes}
+        params = ", ".join(f"{p} {printer.doprint(sp.Tuple(*cell.param_shape(p, D, H, **extra)))}"
                            for p in cell.params)
         print(f"{name}\n  states: {', '.join(cell.states)}\n  params: {params}")
+        if cell.inputs[1:] or cell.extra_sizes:
+            print("  sizes: " + ", ".join(f"{v} {cell.size(v)}" for v in cell.inputs
+                                          + cell.states))
         if cell.doc:
             print(textwrap.indent(cell.doc, "  "))
     return 0

@@ -324,7 +324,8 @@ def _listed(things):
 
 
 def _sizes(cell, eq, math):
-    """The legend's item on sizes: each vector the derivation shows, grouped by its size."""
+    """The legend's item on sizes: each vector the derivation shows, grouped by its size; the
+    vectors of H units, the most, as every other vector."""
     rows = [part for row in eq.forward + eq.backward + eq.sums for part in row]
     shown = set().union(*(r.atoms(Value) for r in rows)) | {
         s for r in rows for s in r.free_symbols if s.name in cell.vectors}
@@ -336,21 +337,18 @@ def _sizes(cell, eq, math):
         if item in shown:
             name = item.name if isinstance(item, sp.Symbol) else item.args[0].name
             groups.setdefault(cell.size(name), []).append(math(item))
-    groups = sorted(groups.items(), key=lambda group: group[0] == 1)  # one per sample last
-    parts = []
-    for size, members in groups:
-        verb = "has" if len(members) == 1 else "have"
-        if size == 1:
-            parts.append(f"{_listed(members)} {'is' if len(members) == 1 else 'are'} one number "
-                         f"per sample, which broadcasts over the units where a vector expression "
-                         f"reads it")
-        else:
-            units_ = " units" if not parts else ""
-            parts.append(f"{_listed(members)} {verb} {math(units(size))}{units_}")
-    W, z = sym("W_k"), value("z_k")
-    return (f"Sizes: {'; '.join(parts)}. A gradient {math(Delta(value('v'), sp.nan))} has the "
-            f"size of v; the weight {math(W)} of {math(z)} has a row for each unit of "
-            f"{math(z)} and a column for each unit of the vectors it reads.")
+    vectors = [f"{_listed(members)} {'has' if len(members) == 1 else 'have'} "
+               f"{math(units(size))}" for size, members in groups.items()
+               if size not in ("H", 1)]
+    if "H" in groups:
+        vectors.append(f"every {'other ' if vectors else ''}vector has {math(units('H'))}")
+    text = f"Sizes (numbers of units): {_listed(vectors)}"
+    if 1 in groups:
+        text += (f"; {_listed(groups[1])} {'is' if len(groups[1]) == 1 else 'are each'} one number "
+                 f"per sample, which broadcasts over the units where a vector expression reads it")
+    return (f"{text}. A gradient {math(Delta(value('v'), sp.nan))} has the size of v, and a "
+            f"weight {math(sym('W_k'))} a row for each unit of {math(value('z_k'))} and a column "
+            f"for each unit of the vectors it reads.")
 
 
 def _sums(cell, eq, math):
@@ -359,23 +357,21 @@ def _sums(cell, eq, math):
     found = set().union(*(r.atoms(Mean, UnitSum) for r in rows))
     if not found:
         return None
-    n, *others = sorted({f.args[1] for f in found}, key=lambda u: u != UNITS)
-    v = value("v")
-    text = (f"{math(UnitSum(v, n))} is the sum of a vector v over its {math(n)} units"
-            + (f" (and likewise over {_listed([math(o) for o in others])} units)" if others
-               else ""))
-    if any(isinstance(f, Mean) for f in found):
-        mu = value("mu")
-        text = (f"{math(Mean(v, n))} is the mean of a vector v of {math(n)} units and "
-                f"{math(UnitSum(v, n))} their sum" + (
-                    f" (and likewise over {_listed([math(o) for o in others])} units)"
-                    if others else "")
-                + f"; a mean {math(mu)} of v sends {math(Delta(mu, sp.nan) / n)} back to every "
-                f"unit of v")
-        if any(n.out.name.startswith("mu_") for n in cell.nodes
-               if not isinstance(n, Affine) and isinstance(n.expr, mean)):
-            text += (f". In a layer norm, {math(value('mu_k'))} and {math(value('sigma_k'))} are "
-                     f"the mean and the standard deviation of the vector it normalises")
+    means = {f.args[1] for f in found if isinstance(f, Mean)}
+    n = sorted(means or {f.args[1] for f in found}, key=lambda u: (u != UNITS, u.name))[0]
+    others = sorted({f.args[1] for f in found} - {n}, key=lambda u: (u != UNITS, u.name))
+    likewise = (f" (and likewise over {_listed([math(o) for o in others])} units)" if others
+                else "")
+    v, mu = value("v"), value("mu")
+    if not means:
+        return f"{math(UnitSum(v, n))} is the sum of a vector v over its {math(n)} units{likewise}."
+    text = (f"{math(Mean(v, n))} is the mean of a vector v of {math(n)} units and "
+            f"{math(UnitSum(v, n))} their sum{likewise}; a mean {math(mu)} of v sends "
+            f"{math(Delta(mu, sp.nan) / n)} back to every unit of v")
+    if any(node.out.name.startswith("mu_") for node in cell.nodes
+           if not isinstance(node, Affine) and isinstance(node.expr, mean)):
+        text += (f". In a layer norm, {math(value('mu_k'))} and {math(value('sigma_k'))} are "
+                 f"the mean and the standard deviation of the vector it normalises")
     return text + "."
 
 

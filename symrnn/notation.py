@@ -26,7 +26,7 @@ from sympy.core.symbol import Str
 from sympy.printing.precedence import PRECEDENCE
 
 from .activations import is_activation
-from .cell import Affine
+from .cell import INPUT, Affine
 from .derive import DY
 from .reductions import UNITS, mean, unitsum
 from .symbols import adjoint, next_adjoint, prev, sym
@@ -95,12 +95,15 @@ def is_units(expr):
 
 def sized(cell):
     """Whether the derivation states its vectors' sizes: a cell with an input beyond x, a vector
-    of a size other than D (the inputs) and H, a requirement (D = H) or a mean over other than H
-    units. Any other cell (every vector H, x D) prints as it always has."""
+    of a size other than its default (D for x, H for the others, 1 for a mean and what is
+    computed from means alone), a requirement (D = H) or a mean over other than H units. Any other
+    cell (x of D units, every other vector H) prints as it always has."""
     means = [n.expr.args[0] for n in cell.nodes if not isinstance(n, Affine)
              and isinstance(n.expr, mean)]
+    computed = set(cell.scalars) - set(cell.inputs)
     return bool(len(cell.inputs) > 1 or cell.requires
-                or any(size not in ("H", 1) for v, size in cell.sizes if v not in cell.inputs)
+                or any(size != ("D" if v == INPUT else "H") for v, size in cell.sizes
+                       if v not in computed)
                 or any(cell.size(v) != "H" for v in means))
 
 
@@ -162,14 +165,31 @@ def value(name, step=0):
 
 
 def _label(v, cell):
-    """The vector a block of a weight reads, as the seed would name it: a state, or x."""
+    """The vector a block of a weight reads, as the seed would name it: a state (the previous
+    state, or a node reading it: ``Gamma_r * a_prev`` is read by ``W_c[a]``), or x. A node symrnn
+    made, having no name of its own to show, is labelled by the one previous state it reads
+    through elementwise nodes (GRU-D's ``Gamma_r * a_dec``, with ``a_dec = gamma * a_prev``)."""
     for s in cell.states:
         if v == prev(s):
             return s
-    node = next((n for n in cell.nodes if n.out == v), None)
-    states = [s for s in cell.states if node is not None and not isinstance(node, Affine)
-              and prev(s) in node.expr.free_symbols]
-    return states[0] if len(states) == 1 else v.name
+    nodes, seen = {n.out: n for n in cell.nodes}, set()
+
+    def reads(symbol, through):
+        node = nodes.get(symbol)
+        if node is None or isinstance(node, Affine) or symbol in seen:
+            return set()
+        seen.add(symbol)
+        found = {s for s in cell.states if prev(s) in node.expr.free_symbols}
+        if through:
+            for used in node.expr.free_symbols:
+                found |= reads(used, through)
+        return found
+
+    states = reads(v, through=False)
+    if not states and v.name in cell.made:
+        seen.clear()
+        states = reads(v, through=True)
+    return next(iter(states)) if len(states) == 1 else v.name
 
 
 def equations(derivation) -> Equations:

@@ -183,7 +183,7 @@ def _check_sizes(spec, text, filename, targets):
     for name in spec.get("sizes", {}):
         if name not in known:
             _fail(text, filename, "sizes", f"sizes names {name!r}, which is not an input, a state, "
-                  f"a param nor an equation's target", name)
+                  f"one of params nor an equation's target", name)
 
 
 def _lines(text, equations):

@@ -201,10 +201,12 @@ def _vector(value, n, what):
 
 # -- the instance -------------------------------------------------------------------------------
 
-def _counts(cell, units, inputs, sizes):
-    """The number of units of every size name of the cell: D = inputs, H = units, the others
-    max(D, H) + 1, + 2, ... in order, ``sizes`` overriding; sizes the cell requires equal made
-    equal (to the one ``sizes`` gives, else to the non-input size: D takes H's)."""
+def instance_sizes(cell, units=3, inputs=2, sizes=None) -> dict[str, int]:
+    """The number of units ``verify`` gives every size name of the cell (``{"D": 2, "H": 3,
+    "P": 4}``): D = inputs, H = units, the others max(D, H) + 1, + 2, ... in order, ``sizes``
+    overriding; sizes the cell requires equal made equal (to the one ``sizes`` gives, else to the
+    non-input size: a highway's D takes H's). ValueError for a size the cell does not have, a
+    number below 1, or two given sizes the cell requires equal that differ."""
     given = dict(sizes or {})
     unknown = sorted(set(given) - set(cell.size_names))
     if unknown:
@@ -246,6 +248,7 @@ class _Instance:
 
     def __init__(self, cell, counts, steps):
         self.cell, self.counts, self.steps = cell, counts, steps
+        self._sizes = {}  # symbol -> cell.size(symbol), looked up once
         shapes = {v: (self.entries(v),) for v in cell.vectors}
         for node in cell.affines:
             shapes[node.weight.name] = (self.entries(node.out),
@@ -258,16 +261,22 @@ class _Instance:
         self.shapes.update({f"{s}<0>": (self.entries(s),) for s in cell.states})
         self.nodes = {n.out: _compile(n.expr) for n in cell.nodes if not isinstance(n, Affine)}
 
+    def size(self, symbol):
+        """``Cell.size``: 1 for a per-sample scalar, else the name of the value's size."""
+        if symbol not in self._sizes:
+            self._sizes[symbol] = self.cell.size(symbol)
+        return self._sizes[symbol]
+
     def entries(self, symbol):
         """The number of entries of a value: 1 for a per-sample scalar, else its size's count."""
-        size = self.cell.size(symbol)
+        size = self.size(symbol)
         return 1 if size == 1 else self.counts[size]
 
     def value(self, symbol, value, what=None):
         """``value`` as the interpreter holds ``symbol``'s: one number for a per-sample scalar, a
         vector of its size's entries otherwise (a per-sample value broadcast)."""
         what = what or (symbol.name if isinstance(symbol, sp.Symbol) else symbol)
-        if self.cell.size(symbol) != 1:
+        if self.size(symbol) != 1:
             return _vector(value, self.entries(symbol), what)
         if isinstance(value, tuple):
             if len(value) != 1:
@@ -348,7 +357,7 @@ class _Instance:
                 value = expr(env)
                 for p in a.projections:
                     value = _broadcast(lambda u, v: u + v, [value, self.project(p, point, env)])
-                if cell.size(a.of) == 1:
+                if self.size(a.of) == 1:
                     if isinstance(value, tuple):
                         raise _ShapeError(f"{a.out.name} is a vector of {len(value)} entries, "
                                           f"but {a.of.name} is a per-sample scalar")
@@ -427,17 +436,18 @@ def _entry(name, shape, k):
 def verify(derivation, steps=2, points=3, seed=0, *, units=3, inputs=2,
            sizes=None) -> list[Check]:
     """Compare the Derivation with central differences of the unrolled cell; one Check per
-    quantity (parameter array, input step ``x<1>``, ``dt<1>``, ..., initial state), ok when every
-    entry agrees at every point. ``units``: H's number of units, ``inputs``: D's, the further
+    quantity (parameter array, input step ``x<1>``, ..., ``dt<1>``, ..., initial state), ok when
+    every entry agrees at every point. ``units``: H's number of units, ``inputs``: D's, the further
     sizes (P, ...) max(D, H) + 1, + 2, ...; ``sizes`` ({"P": 2}) sets any of them; sizes the cell
-    requires equal are made so. Raises ``NotDefined`` if the cell is not real and finite at random
-    points."""
+    requires equal are made so (``instance_sizes`` gives a cell's numbers). Raises ``NotDefined``
+    if the cell is not real and finite at random points."""
     if steps < 1:
         raise ValueError(f"steps: expected at least 1, got {steps}")
     if units < 1 or inputs < 1 or points < 1:
         raise ValueError(f"units, inputs, points: expected at least 1, got {units}, {inputs}, "
                          f"{points}")
-    instance = _Instance(derivation.cell, _counts(derivation.cell, units, inputs, sizes), steps)
+    cell = derivation.cell
+    instance = _Instance(cell, instance_sizes(cell, units, inputs, sizes), steps)
 
     def broken(e):
         what = f"unknown symbol {e}" if isinstance(e, KeyError) else f"{type(e).__name__}: {e}"
@@ -460,7 +470,7 @@ def verify(derivation, steps=2, points=3, seed=0, *, units=3, inputs=2,
             except (_Undefined, ZeroDivisionError) as e:
                 undefined = e
         else:
-            raise NotDefined(f"cell {derivation.cell.name!r} is not real and finite at "
+            raise NotDefined(f"cell {cell.name!r} is not real and finite at "
                              f"{ATTEMPTS} random points ({undefined})")
         try:
             derived = instance.backward(derivation, backward, point, history, weights)

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import sympy as sp
@@ -15,6 +16,8 @@ from conftest import CUSTOM_CELLS
 import symrnn
 from symrnn.cells import BUILTINS
 from symrnn.document import document, pdf
+from symrnn.notation import sized
+from symrnn.spec import load_spec, parse_spec
 from symrnn.verify import verify
 
 needs_pdflatex = pytest.mark.skipif(
@@ -49,9 +52,10 @@ def test_user_cells_compile_too():
 
 
 @needs_pdflatex
-def test_markdown_math_compiles(tmp_path):
+@pytest.mark.parametrize("name", ["lstm", "lstmp", "gru_d"])
+def test_markdown_math_compiles(tmp_path, name):
     """Every $$ block of the Markdown is valid amsmath (what MathJax in Jupyter renders)."""
-    markdown = symrnn.derive("lstm")._repr_markdown_()
+    markdown = symrnn.derive(name)._repr_markdown_()
     blocks = re.findall(r"\$\$\n(.*?)\n\$\$", markdown, re.S)
     assert len(blocks) == 3 and all(r"\begin{aligned}" in b for b in blocks)
     inline = re.findall(r"(?<!\$)\$([^$\n]+)\$(?!\$)", markdown)
@@ -108,7 +112,8 @@ def test_jupyter_reprs_and_text():
 def test_verify_passes_for_builtin_cells(name):
     checks = verify(symrnn.derive(name), steps=2)
     cell = symrnn.get_cell(name)
-    quantities = [*cell.params, "x<1>", "x<2>", *(f"{s}<0>" for s in cell.states)]
+    quantities = [*cell.params, *(f"{v}<{t}>" for v in cell.inputs for t in (1, 2)),
+                  *(f"{s}<0>" for s in cell.states)]
     assert [c.quantity for c in checks] == quantities  # one per array, input step, state
     assert all(c.ok for c in checks), [c for c in checks if not c.ok]
 
@@ -158,3 +163,107 @@ def test_pdf_without_pdflatex_says_what_to_install(tmp_path):
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert "texlive-latex-base" in run.stderr and len(run.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "lstm.pdf").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Cells of several sizes and inputs (issue 14): the sizes stated, every input's gradient
+# --------------------------------------------------------------------------------------------
+
+SPECS = Path(__file__).parent / "specs"
+
+# lstmp's output and recurrent state a projected to P units, with a layer norm over those P units
+# and a mean over the H units of c
+LNP = """name = "lnp"
+states = ["a", "c"]
+sizes = { a = "P" }
+equations = [
+  "Gamma_f = sigmoid(W_f[a_prev, x] + b_f)",
+  "c = Gamma_f * c_prev + (1 - Gamma_f) * tanh(W_c[a_prev, x] + b_c)",
+  "h = Gamma_f * tanh(c) + mean(c)",
+  "a = layer_norm(W_p[h])",
+]
+"""
+
+
+def _legend(text):
+    return " ".join(text.split("\nNotation\n")[1].split())
+
+
+def test_only_cells_of_several_sizes_or_inputs_state_their_sizes():
+    """Every other cell prints as before (docs/*.md are checked byte for byte elsewhere)."""
+    assert [name for name in BUILTINS if sized(symrnn.get_cell(name))] == ["lstmp", "gru_d"]
+    assert [name for name, build in CUSTOM_CELLS.items() if sized(build())] == []
+    for name in ("lstm", "lstm_ln"):
+        assert "Sizes" not in symrnn.derive(name).text()
+    assert sized(load_spec(SPECS / "highway.toml")) and sized(parse_spec(LNP))
+
+
+def test_lstmp_legend_states_the_sizes():
+    text = symrnn.derive("lstmp").text()
+    assert "    a⟨t⟩ = W_p h⟨t⟩\n" in text and "    δ h⟨t⟩ = W_pᵀ δ z_p⟨t⟩\n" in text
+    assert ("Sizes (numbers of units): a⟨t⟩, a⟨t−1⟩ and z_p⟨t⟩ have P, x⟨t⟩ has D and every "
+            "other vector has H. A gradient δ v⟨t⟩ has the size of v, and a weight W_k a row for "
+            "each unit of z_k⟨t⟩ and a column for each unit of the vectors it reads."
+            ) in _legend(text)
+    latex = symrnn.derive("lstmp").markdown()
+    assert (r"$a^{\langle t \rangle}$, $a^{\langle t-1 \rangle}$ and $z_{p}^{\langle t \rangle}$ "
+            r"have $P$, $x^{\langle t \rangle}$ has $D$ and every other vector has $H$") in latex
+
+
+def test_gru_d_prints_its_second_input_and_its_gradient():
+    text = symrnn.derive("gru_d").text()
+    for row in ["z_d⟨t⟩ = b_d + w_d ⊙ dt⟨t⟩", "γ⟨t⟩ = exp(-relu(z_d⟨t⟩))",
+                "δ dt⟨t⟩ = Σ_{j=1..H} [δ z_d⟨t⟩ ⊙ w_d]_j",
+                "δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩",
+                "∂ℒ/∂w_d = Σ_t δ z_d⟨t⟩ ⊙ dt⟨t⟩",
+                "δ Γ_r⟨t⟩ = a_dec⟨t⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)"]:  # a block, not a code name
+        assert f"    {row}\n" in text, row
+    legend = _legend(text)
+    assert legend.startswith("- x⟨t⟩ and dt⟨t⟩ are the inputs at step t, a⟨t⟩ the state a")
+    assert ("Sizes (numbers of units): x⟨t⟩ has D and every other vector has H; dt⟨t⟩ is one "
+            "number per sample, which broadcasts over the units where a vector expression reads "
+            "it.") in legend
+    assert "- Σ_{j=1..H} [v⟨t⟩]_j is the sum of a vector v over its H units." in legend
+    assert "Γ_r_a_dec" not in text and "Gamma" not in text
+    latex = symrnn.derive("gru_d").latex()
+    assert (r"\delta dt^{\langle t \rangle} &= \sum_{j=1}^{H} \left[\delta z_{d}^{\langle t "
+            r"\rangle} \odot w_{d}\right]_{j}") in latex
+    assert symrnn.derive("gru_d").text().count("δ dt⟨t⟩ =") == 1  # one row, as δ x⟨t⟩ has
+
+
+def test_highway_states_its_requirement():
+    derivation = symrnn.derive(load_spec(SPECS / "highway.toml"))
+    legend = _legend(derivation.text())
+    assert "- The cell needs D = H: x⟨t⟩ is read elementwise with vectors of H units." in legend
+    assert "    a⟨t⟩ = Γ_r⟨t⟩ ⊙ c̃⟨t⟩ + x⟨t⟩ ⊙ (1 - Γ_r⟨t⟩)\n" in derivation.text()
+    assert "    δ x⟨t⟩ = δ a⟨t⟩ ⊙ (1 - Γ_r⟨t⟩) + W_c[x]ᵀ δ z_c⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩\n" in (
+        derivation.text())
+    assert "The cell needs $D$ = $H$" in derivation.markdown()
+
+
+def test_a_mean_of_p_units_prints_one_over_p():
+    derivation = symrnn.derive(parse_spec(LNP))
+    text = derivation.text()
+    for row in ["μ_p⟨t⟩ = (1/P) Σ_{j=1..P} [z_p⟨t⟩]_j",
+                "h⟨t⟩ = (1/H) Σ_{j=1..H} [c⟨t⟩]_j + Γ_f⟨t⟩ ⊙ tanh(c⟨t⟩)",
+                "δ μ_p⟨t⟩ = -Σ_{j=1..P} [δ z\u0302_p⟨t⟩]_j / σ_p⟨t⟩",
+                "δ z_p⟨t⟩ = δ z\u0302_p⟨t⟩ / σ_p⟨t⟩ + δ μ_p⟨t⟩ / P "
+                "+ δ σ_p⟨t⟩ ⊙ (-2 μ_p⟨t⟩ + 2 z_p⟨t⟩) / (2 P σ_p⟨t⟩)",
+                "δ c⟨t⟩ = δₜ₊₁ c⟨t⟩ + δ h⟨t⟩ ⊙ Γ_f⟨t⟩ ⊙ (1 - tanh²(c⟨t⟩)) + Σ_{j=1..H} [δ h⟨t⟩]_j "
+                "/ H"]:
+        assert f"    {row}\n" in text, row
+    assert "σ_p⟨t⟩ = sqrt(1/100000 + (1/P) Σ_{j=1..P} [(-μ_p⟨t⟩ + z_p⟨t⟩)²]_j)" in text
+    assert ("(1/H) Σ_{j=1..H} [v⟨t⟩]_j is the mean of a vector v of H units and Σ_{j=1..H} "
+            "[v⟨t⟩]_j their sum (and likewise over P units)") in _legend(text)
+    assert "μ_p⟨t⟩ and σ_p⟨t⟩ are each one number per sample" in _legend(text)
+    latex = derivation.latex()
+    assert (r"\mu_{p}^{\langle t \rangle} &= \frac{1}{P} \sum_{j=1}^{P} \left[z_{p}^{\langle t "
+            r"\rangle}\right]_{j}") in latex
+    assert r"\frac{\delta \mu_{p}^{\langle t \rangle}}{P}" in latex
+    assert r"{2 P \sigma_{p}^{\langle t \rangle}}" in latex
+
+
+@needs_pdflatex
+def test_cells_of_several_sizes_compile():
+    for cell in (load_spec(SPECS / "highway.toml"), parse_spec(LNP)):
+        assert pdf(symrnn.derive(cell)).startswith(b"%PDF")

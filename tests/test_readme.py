@@ -37,8 +37,8 @@ def _generated_module(directory, name):
     return module
 
 
-def _assert_gradients_right(module):
-    errors = gradient_errors(module, seed=2)
+def _assert_gradients_right(module, **sizes):
+    errors = gradient_errors(module, seed=2, **sizes)
     bad = {k: e for k, (e, _) in errors.items() if not e < FD_TOL}
     assert errors and not bad, bad
 
@@ -60,12 +60,13 @@ TOML = dict(re.findall(r'```toml\n(?:#[^\n]*\n)*name = "(\w+)"\n(.*?)```',
                        (ROOT / "README.md").read_text(), re.S))
 
 
-def test_the_readme_shows_three_toml_cells():
-    assert sorted(TOML) == ["cifg", "lstm_ln", "slstm"]
+def test_the_readme_shows_six_toml_cells():
+    assert sorted(TOML) == ["cifg", "gru_d", "highway", "lstm_ln", "lstmp", "slstm"]
 
 
 @pytest.mark.parametrize("name, states", [("cifg", ("a", "c")), ("lstm_ln", ("a", "c")),
-                                          ("slstm", ("h", "c", "n", "m"))])
+                                          ("slstm", ("h", "c", "n", "m")), ("lstmp", ("a", "c")),
+                                          ("gru_d", ("a",)), ("highway", ("a",))])
 def test_new_cell_in_toml_from_the_readme(tmp_path, name, states):
     (tmp_path / f"{name}.toml").write_text(f'name = "{name}"\n' + TOML[name])
     run = subprocess.run([sys.executable, "-m", "symrnn", "generate", f"{name}.toml"],
@@ -73,4 +74,4 @@ def test_new_cell_in_toml_from_the_readme(tmp_path, name, states):
     assert run.returncode == 0, run.stderr
     module = _generated_module(tmp_path, name)
     assert module.STATES == states
-    _assert_gradients_right(module)
+    _assert_gradients_right(module, **({"D": 4, "H": 4} if name == "highway" else {}))

@@ -313,7 +313,8 @@ def test_syntax_warnings_of_the_text_are_not_raised(tmp_path):
     ('name = "c1"\nequations = ["a = tanh(W[a_prev, x] + b)"]', "spec.toml: missing required "
                                                               "key: states"),
     ('name = "c1"\nstates = ["a"]\nequations = ["a = tanh(W[a_prev, x] + b)"]\nnmae = "u"\n',
-     'spec.toml:4: unknown key (allowed: name, input, states, params, doc, equations): nmae = "u"'),
+     "spec.toml:4: unknown key (allowed: name, input, inputs, states, sizes, params, doc, "
+     'equations): nmae = "u"'),
     ('name = "c1"\nstates = "a"\nequations = ["a = tanh(W[a_prev, x] + b)"]',
      'spec.toml:2: states must be a non-empty list of strings: states = "a"'),
     ('name = "c1"\nstates = []\nequations = ["a = tanh(W[a_prev, x] + b)"]',
@@ -356,3 +357,111 @@ def test_input_key_is_optional_and_always_x(tmp_path):
     (tmp_path / "bad.toml").write_text('name = "r"\ninput = "u"\n' + body)
     with pytest.raises(CellError, match=r"bad.toml:2: the input of a cell is always 'x'"):
         load_spec(tmp_path / "bad.toml")
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs beyond x and sizes beyond D and H (issue 14)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, without", [("lstmp", 'sizes = { a = "P" }\n'),
+                                           ("gru_d", "sizes = { dt = 1 }\n")])
+def test_lstmp_and_gru_d_as_specs_build_the_builtin_cells(name, without):
+    """The files write the built-ins exactly: the same Cell (nodes, params, vectors, made nodes,
+    inputs, sizes, per-sample scalars, requirements, doc)."""
+    path = SPECS / f"{name}.toml"
+    cell, builtin = load_spec(path), symrnn.get_cell(name)
+    assert cell.nodes == builtin.nodes and cell.params == builtin.params
+    assert cell.sizes == builtin.sizes and cell.inputs == builtin.inputs
+    assert cell == builtin  # every field of the dataclass
+    assert cell.size_names == (("D", "H", "P") if name == "lstmp" else ("D", "H"))
+    # the comparison sees the sizes: the same equations without the sizes key differ
+    text = path.read_text()
+    assert without in text
+    if name == "lstmp":
+        assert parse_spec(text.replace(without, "")).sizes != builtin.sizes
+    else:
+        assert "give the size of the input 'dt'" in _error(text.replace(without, ""), "g.toml")
+
+
+def test_highway_reads_x_elementwise_and_needs_d_equal_h():
+    cell = load_spec(SPECS / "highway.toml")
+    assert cell.requires == (("D", "H", "the equation of a"),)
+    assert cell.size("x") == "D" and cell.size("a") == "H"
+    (update,) = [n for n in cell.nodes if isinstance(n, Elementwise) and n.out == sym("a")]
+    assert sym("x") in update.expr.free_symbols  # x elementwise, not only through W[...]
+    mod = symrnn.load(cell)
+    errors = gradient_errors(mod, seed=1, D=4, H=4)
+    vanishing = {k: g for k, (_, g) in errors.items() if g < 1e-3}
+    assert not vanishing, f"degenerate test problem, gradients ~0: {vanishing}"
+    bad = {k: e for k, (e, _) in errors.items() if not e < FD_TOL}
+    assert not bad, f"highway: max relative error vs finite differences >= {FD_TOL}: {bad}"
+
+
+TIME = 'name = "timed"\nstates = ["a"]\ninputs = ["x", "dt"]\nsizes = { dt = 1 }\nequations = [\n'
+
+
+def test_extra_inputs_are_names_in_equations_and_affine_maps_read_them():
+    cell = parse_spec(TIME + '  "g = sigmoid(W_t[dt] + b_t) + dt",\n'
+                             '  "a = g * tanh(W_a[a_prev, x, dt] + b_a) + (1 - g) * a_prev",\n]')
+    assert cell.inputs == ("x", "dt") and cell.size("dt") == 1
+    affines = {a.weight.name: a for a in cell.affines}
+    assert affines["W_t"].inputs == (sym("dt"),) and affines["W_t"].bias == sym("b_t")
+    assert affines["W_a"].inputs == (sym("a_prev"), sym("x"), sym("dt"))
+    assert cell.param_shape("W_t", 3, 4) == (4, 1) and cell.param_shape("W_a", 3, 4) == (4, 8)
+    (g,) = [n for n in cell.nodes if isinstance(n, Elementwise) and n.out == sym("g")]
+    assert sym("dt") in g.expr.free_symbols  # an input, not taken for a second bias
+    # an input read only elementwise, beside an affine map: not its bias either
+    cell = parse_spec(TIME + '  "a = tanh(W_a[a_prev, x] + b_a + dt)",\n]')
+    assert cell.affines[0].bias == sym("b_a")
+    # the optional input key stays compatible with inputs
+    assert parse_spec('input = "x"\n' + TIME + '  "a = tanh(W_a[a_prev, x] + dt)",\n]').inputs \
+        == ("x", "dt")
+
+
+SIZE_ERRORS = [  # (lines after name and states, the line named, what the message says)
+    ('inputs = ["x", "dt"]\nsizes = { dt = 2 }', 4, "the size of 'dt' must be a name (D, H, P, "
+     "...) or the number 1 (one number per sample), not 2: sizes = { dt = 2 }"),
+    ('inputs = ["x", "dt"]\nsizes = { dt = "" }', 4, "the size of 'dt' must be a name"),
+    ('inputs = ["x", "dt"]\nsizes = { dt = "2P" }', 4, "the size of 'dt' must be a name"),
+    ('inputs = ["x", "dt"]\nsizes = { dt = 1.0 }', 4, "not 1.0"),
+    ('inputs = ["x", "dt"]\nsizes = { dt = true }', 4, "not True"),
+    ('inputs = ["x", "dt"]\nsizes = { dt = 1, a = "" }', 4, "the size of 'a' must be a name"),
+    ('inputs = ["x", "dt"]\nsizes.dt = 2', 4, "not 2: sizes.dt = 2"),
+    ('inputs = ["x", "dt"]\nsizes = { dt = 1, q = "P" }', 4, "sizes names 'q', which is not an "
+     "input, a state, one of params nor an equation's target"),
+    ('inputs = ["x", "dt"]\nsizes = { dt = 1, a_prev = "P" }', 4, "sizes names 'a_prev'"),
+    ('inputs = ["x", "dt"]\nsizes = { "d t" = 1 }', 4, "'d t' in sizes is not a Python "
+     "identifier"),
+    ('inputs = ["x", "dt"]\nsizes = "dt"', 4, "sizes must be a table of sizes"),
+    ('inputs = ["x", "dt"]', 3, "give the size of the input 'dt' (sizes = { dt = 1 }"),
+    ('inputs = "x"', 3, 'inputs must be a non-empty list of strings: inputs = "x"'),
+    ("inputs = []", 3, "inputs must be a non-empty list of strings"),
+    ('inputs = ["x", 1]', 3, "inputs must be a non-empty list of strings"),
+    ('inputs = ["x", "d t"]', 3, "'d t' in inputs is not a Python identifier"),
+    ('inputs = ["dt", "x"]\nsizes = { dt = 1 }', 3, "the first input must be 'x' (size D)"),
+    ('inputs = ["dt"]\nsizes = { dt = 1 }', 3, "the first input must be 'x'"),
+    ('inputs = ["x", "x"]', 3, "input 'x' is listed twice"),
+    ('inputs = ["x", "a"]\nsizes = { a = 1 }', 3, "input 'a' is also a state"),
+    ('inputs = ["x", "a_prev"]\nsizes = { a_prev = 1 }', 3, "input 'a_prev' is a previous "
+     "state's name"),
+    ('input = "dt"\ninputs = ["x", "dt"]\nsizes = { dt = 1 }', 3, "the input of a cell is "
+     "always 'x'"),
+]
+
+
+@pytest.mark.parametrize("lines, line, says", SIZE_ERRORS)
+def test_bad_inputs_and_sizes_name_file_and_line(lines, line, says):
+    text = ('name = "s"\nstates = ["a"]\n' + lines
+            + '\nequations = ["a = tanh(W_a[a_prev, x] + b_a) * dt"]\n')
+    message = _error(text, "sizes.toml")
+    assert message.startswith(f"sizes.toml:{line}: "), message
+    assert says in message, message
+
+
+def test_a_bad_size_under_a_table_header_names_its_own_line():
+    text = ('name = "s"\nstates = ["a"]\ninputs = ["x", "dt"]\nequations = ["a = tanh(W_a[a_prev, '
+            'x] + b_a) * dt"]\n\n[sizes]  # a table of its own\na = "P"\ndt = 2\n')
+    assert _error(text, "t.toml") == ("t.toml:8: the size of 'dt' must be a name (D, H, P, ...) or "
+                                      "the number 1 (one number per sample), not 2: dt = 2")
+    assert parse_spec(text.replace("dt = 2", "dt = 1")).size("a") == "P"

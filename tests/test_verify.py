@@ -17,7 +17,7 @@ from symrnn.cells import BUILTINS
 from symrnn.reductions import UNITS, mean, unitsum
 from symrnn.spec import parse_spec
 from symrnn.symbols import sym
-from symrnn.verify import NotDefined, _counts, _Instance, verify
+from symrnn.verify import NotDefined, _Instance, instance_sizes, verify
 
 BUG2 = """
 name = "bug2"
@@ -246,7 +246,7 @@ def test_every_size_has_its_own_number_of_units(name, counts):
     """D = 2, H = 3, the others 4, 5, ...; a size required equal to another takes its number; the
     instance's shapes are the cell's own (``Cell.param_shape``), every input of its size."""
     cell = SIZED[name]()
-    assert _counts(cell, 3, 2, None) == counts
+    assert instance_sizes(cell, 3, 2, None) == counts
     instance = _Instance(cell, counts, steps=2)
     for p in cell.params:
         assert instance.shapes[p] == cell.param_shape(p, **counts), p
@@ -284,17 +284,12 @@ def test_fails_for_a_corrupted_lstmp(adjoint, change, failing):
     assert failing <= _failed(_corrupt(symrnn.derive("lstmp"), adjoint, change))
 
 
-def test_fails_for_a_wrong_projection_in_lstmp():
-    """dh = W_p^T dz_p read as W_f's first block (P columns) instead: an H-vector from the wrong
-    matrix (W_f's a_prev block has P columns and H rows: its transpose maps H to P)."""
-    derivation = symrnn.derive("lstmp")
-    (dh,) = (a for a in derivation.backward if a.out.name == "dh")
-    (da_prev,) = (a for a in derivation.backward if a.out.name == "da_prev")
-    wrong = dataclasses.replace(dh, projections=da_prev.projections[:1])
-    backward = tuple(wrong if a is dh else a for a in derivation.backward)
-    checks = verify(dataclasses.replace(derivation, backward=backward))
-    assert checks and not any(c.ok for c in checks)  # dh has P = 4 entries, not H = 3
-    assert "dh has 4 entries, expected 3" in checks[0].detail
+def test_a_p_vector_where_an_h_vector_belongs_fails():
+    """dh = W_p^T dz_p (H entries) plus da (P entries): vectors of two sizes combined."""
+    wrong = _corrupt(symrnn.derive("lstmp"), "dh", lambda e: e + sym("da"))
+    checks = verify(wrong)
+    assert checks and not any(c.ok for c in checks)
+    assert "vectors of sizes [3, 4] combined" in checks[0].detail
 
 
 @pytest.mark.parametrize("adjoint, change, failing", [
@@ -347,3 +342,21 @@ def test_fails_for_a_second_input_without_its_projection():
                      for a in derivation.backward)
     assert backward != derivation.backward
     assert _failed(dataclasses.replace(derivation, backward=backward)) == {"dt<1>", "dt<2>"}
+
+
+@pytest.mark.parametrize("units, ok", [(sym("P"), True), (UNITS, False)])
+def test_a_unitsum_of_one_number_per_sample_counts_its_vectors_units(units, ok):
+    """dsigma_p_in, the adjoint of the P-vector (z_p - mu_p)**2 under a mean, is one number per
+    sample (dmean / P): unitsum(dsigma_p_in) is P times it, so adding unitsum(dsigma_p_in) -
+    P dsigma_p_in to dmu_p changes nothing, and adding it with H in place of P does."""
+    derivation = symrnn.derive(_projected_layer_norm())
+    d = sym("dsigma_p_in")
+    assert d in derivation.per_sample
+    changed = _corrupt(derivation, "dmu_p", lambda e: e + unitsum(d) - units * d)
+    checks = verify(changed)
+    assert all(c.ok for c in checks) is ok, [c for c in checks if not c.ok]
+
+
+def test_given_sizes_win_over_the_defaults():
+    assert instance_sizes(_highway(), sizes={"D": 4}) == {"D": 4, "H": 4}
+    assert instance_sizes(symrnn.get_cell("lstmp"), 2, 5) == {"D": 5, "H": 2, "P": 6}
