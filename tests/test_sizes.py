@@ -138,7 +138,8 @@ def test_a_size_contradiction_names_the_equation_and_both_sizes():
     a_prev, c_prev, x = cell.prev("a"), cell.prev("c"), cell.x
     c = cell.let("c", tanh(cell.affine("W", [a_prev, x], "b")) * c_prev)
     cell.let("a", sigmoid(c) * a_prev)
-    with pytest.raises(CellError, match=r"the equation of a combines vectors of size (H and P|P and H)"):
+    with pytest.raises(CellError,
+                       match=r"the equation of a combines vectors of size (H and P|P and H)"):
         cell.build()
 
 
