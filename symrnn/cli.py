@@ -40,7 +40,11 @@ input entries, any other size 4, 5, ... (every parameter an array of random entr
 steps and compares the gradient of the loss sum_t g_t . a<t> + sum_s h_s . s<K> by central
 differences of the forward equations alone (error ~1e-35) with what the derived backward
 equations give, entry by entry, at 3 random points; a quantity agrees when every entry does to
-1e-20. Exit status 1 on any mismatch. examples: symrnn verify lstm symrnn verify gru --steps 3
+1e-20. Exit status 1 on any mismatch.
+
+examples:
+  symrnn verify lstm
+  symrnn verify gru --steps 3
 """
 
 GENERATE_HELP = """\
