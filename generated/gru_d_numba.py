@@ -370,7 +370,7 @@ def _fused(params, D, H, workspace=None, inside=None):
     is a C-contiguous array of its own, the workspace's when one is given (no page faults).
     inside: the factor per column of Z (``_inside``) that scales each row, or None.
 
-    Slots of the pre-activations Z, H columns each: z_c, z_u, z_r.
+    Slots of the pre-activations Z: z_c [:H], z_u [H:2*H], z_r [2*H:].
     """
     fused_x = _stack(workspace, "fused_x", (
         params["W_c"][:, H:],
@@ -470,10 +470,11 @@ def _forward_steps(gemm, t0, steps, D, H, X, bias, fused_Gamma_r_a_dec_T, fused_
 
 
 def forward(params, x, state0=None, *, dt, workspace=None):
-    """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
+    """Run the cell over the sequence x, (T, B, D), with dt (T, B, 1), from state0
+    (dict of (B, size): a: H; None: zeros).
 
-    Returns y (T, B, H), the output state a at every step, state_T (dict of
-    (B, H)) and the cache that backward needs. y is a view into the cache: copy it before
+    Returns y (T, B, H), the output state a at every step, state_T (dict like
+    state0) and the cache that backward needs. y is a view into the cache: copy it before
     changing it in place.
 
     workspace: None, or a dict the caller keeps and passes again: forward then reuses its arrays
@@ -630,10 +631,11 @@ def _backward_steps(gemm, t0, t1, D, H, dy_seq, fused_Gamma_r_a_dec, fused_a_dec
 def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     """Backpropagate through time.
 
-    dy: (T, B, H), the gradient of the loss with respect to y (None: zeros); dstate_T: dict of
-    (B, H), with respect to state_T (None: zeros). Returns grads (a dict like params), dx
-    (T, B, D) and dstate0 (dict of (B, H)), all new arrays. workspace: as for forward (it may be
-    the same dict); backward reuses its scratch arrays.
+    dy: (T, B, H), the gradient of the loss with respect to y (None: zeros); dstate_T: dict
+    like state_T, with respect to it (None: zeros). Returns grads (a dict like params), dx
+    (T, B, D), dstate0 (dict like state0) and the other inputs' gradients, a dict
+    ("dt": (T, B, 1)), all new arrays. workspace: as for forward (it may
+    be the same dict); backward reuses its scratch arrays.
     """
     D, H, dtype = _sizes(params)
     T, B = _check_cache(cache, D, H, dtype)

@@ -105,7 +105,8 @@ def param_shapes(input_size, hidden_size, *, P=None):
 def init_params(input_size, hidden_size, *, rng=None, dtype=np.float64, P=None):
     """Parameters drawn uniformly from [-1/sqrt(H), 1/sqrt(H)], as torch.nn.LSTM and GRU do.
 
-    rng: None, a seed or a numpy Generator. dtype: np.float32 or np.float64.    P: the size of the cell's other vectors.
+    rng: None, a seed or a numpy Generator. dtype: np.float32 or np.float64.
+    P: the size of the cell's other vectors (required).
     """
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -196,7 +197,7 @@ def _fused(params, D, H, P, workspace=None, inside=None):
     is a C-contiguous array of its own, the workspace's when one is given (no page faults).
     inside: the factor per column of Z (``_inside``) that scales each row, or None.
 
-    Slots of the pre-activations Z, H columns each: z_f, z_u, z_o, z_c, z_p.
+    Slots of the pre-activations Z: z_f [:H], z_u [H:2*H], z_o [2*H:3*H], z_c [3*H:4*H], z_p [4*H:].
     """
     fused_x = _stack(workspace, "fused_x", (
         params["W_f"][:, P:],
@@ -246,10 +247,11 @@ def _buffer(workspace, key, shape, dtype):
 
 
 def forward(params, x, state0=None, *, workspace=None):
-    """Run the cell over the sequence x, (T, B, D), from state0 (dict of (B, H); None: zeros).
+    """Run the cell over the sequence x, (T, B, D), from state0
+    (dict of (B, size): a: P, c: H; None: zeros).
 
-    Returns y (T, B, H), the output state a at every step, state_T (dict of
-    (B, H)) and the cache that backward needs. y is a view into the cache: copy it before
+    Returns y (T, B, P), the output state a at every step, state_T (dict like
+    state0) and the cache that backward needs. y is a view into the cache: copy it before
     changing it in place.
 
     workspace: None, or a dict the caller keeps and passes again: forward then reuses its arrays
@@ -354,10 +356,10 @@ def _sum_over_steps(dz_seq, v_seq):
 def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     """Backpropagate through time.
 
-    dy: (T, B, H), the gradient of the loss with respect to y (None: zeros); dstate_T: dict of
-    (B, H), with respect to state_T (None: zeros). Returns grads (a dict like params), dx
-    (T, B, D) and dstate0 (dict of (B, H)), all new arrays. workspace: as for forward (it may be
-    the same dict); backward reuses its scratch arrays.
+    dy: (T, B, P), the gradient of the loss with respect to y (None: zeros); dstate_T: dict
+    like state_T, with respect to it (None: zeros). Returns grads (a dict like params), dx
+    (T, B, D), dstate0 (dict like state0), all new arrays. workspace: as for forward (it may
+    be the same dict); backward reuses its scratch arrays.
     """
     D, H, P, dtype = _sizes(params)
     T, B = _check_cache(cache, D, H, P, dtype)
