@@ -475,6 +475,9 @@ def _infer_sizes(cell, declared):
         if state in scalars and state not in declared:
             raise CellError(f"cell {name!r}: state {state!r} is computed from per-sample scalars "
                             f"(means) alone, so has size 1, not H")
+        if state in scalars:
+            raise CellError(f"cell {name!r}: state {state!r} is declared of size 1; a state is "
+                            f"a vector (give it a size name, e.g. H)")
     inputs_only = ({fixed[v] for v in cell.inputs}
                    - {fixed[v] for v in fixed if v not in cell.inputs})
     parent = {v: v for v in values}

@@ -518,15 +518,17 @@ def _size_reads(cell):
         found = [(len(e.free_symbols), p, axis, e) for p, axis, e in dims
                  if len(e.free_symbols - known) == 1]
         if not found:
-            missing = sorted(n for n, s in names.items() if s not in known)
-            raise CellError(f"cell {cell.name!r}: the size {missing[0]} is in no parameter's "
-                            f"shape, so a module could not read it")
+            missing = ", ".join(sorted(n for n, s in names.items() if s not in known))
+            raise CellError(f"cell {cell.name!r}: the sizes {missing} cannot be read off the "
+                            f"parameters' shapes (none is alone beside known sizes in one)")
         _, p, axis, e = min(found, key=lambda f: f[0])
         (size,) = e.free_symbols - known
-        rest = e - size
-        reads.append((size.name, f'params["{p}"].shape[{axis}]'
-                      + ("" if rest == 0 else f" - ({_print_size(rest)})" if rest.is_Add
-                         else f" - {_print_size(rest)}")))
+        times = e.coeff(size)
+        rest = e - times * size
+        code = f'params["{p}"].shape[{axis}]' + (
+            "" if rest == 0 else f" - ({_print_size(rest)})" if rest.is_Add
+            else f" - {_print_size(rest)}")
+        reads.append((size.name, code if times == 1 else f"({code}) // {times}"))
         known.add(size)
     return tuple(reads)
 

@@ -47,8 +47,23 @@ def timed():
     return cell.build()
 
 
+def dt_affine():
+    """One affine map reading x and dt: dt's product adds to x's over all of Z (it overwrote it
+    in the NumPy module once)."""
+    cell = CellBuilder("dt_affine", states=("a",), inputs=("x", "dt"), sizes={"dt": 1})
+    cell.let("a", tanh(cell.affine("W_a", [cell.prev("a"), cell.x, cell.input("dt")], "b_a")))
+    return cell.build()
+
+
+def two_d():
+    """A second input of size D beside x in one map: H + 2 D columns (D is read as half)."""
+    cell = CellBuilder("two_d", states=("a",), inputs=("x", "xo"), sizes={"xo": "D"})
+    cell.let("a", tanh(cell.affine("W_a", [cell.prev("a"), cell.x, cell.input("xo")], "b_a")))
+    return cell.build()
+
+
 CELLS = {"lstmp": "lstmp", "gru_d": "gru_d", "highway": highway, "pnorm": pnorm,
-         "timed": timed}
+         "timed": timed, "dt_affine": dt_affine, "two_d": two_d}
 _LOADED = {}
 
 
@@ -140,6 +155,14 @@ def test_a_size_contradiction_names_the_equation_and_both_sizes():
     cell.let("a", sigmoid(c) * a_prev)
     with pytest.raises(CellError,
                        match=r"the equation of a combines vectors of size (H and P|P and H)"):
+        cell.build()
+
+
+def test_a_state_of_size_one_is_refused():
+    cell = CellBuilder("s1", states=("a", "s"), sizes={"s": 1})
+    cell.let("a", tanh(cell.affine("W_a", [cell.prev("a"), cell.x], "b_a")) + cell.prev("s"))
+    cell.let("s", cell.prev("s") / 2 + mean(cell.prev("a")))
+    with pytest.raises(CellError, match="state 's' is declared of size 1"):
         cell.build()
 
 

@@ -167,6 +167,24 @@ def test_zero_initial_states_have_each_states_own_size(name, backend):
         assert max_rel_err(state_T[s], state_ref[s].numpy()) < TOL, f"{name}: state_T[{s!r}]"
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ["lstmp", "gru_d", "highway"])
+def test_one_step_matches_the_printed_step(name, backend):
+    """The module's step(params, x_t, state, *, dt) against the printed step, from non-zero
+    states of each state's size."""
+    cell, mod = cell_of(name), module_of(name, backend)
+    params, x, inputs, state0, _, _ = random_problem(cell, seed=6)
+    new = mod.step(params, x[1], state0, **{v: u[1] for v, u in inputs.items()})
+    loop = CellLoop(cell, params)
+    with torch.no_grad():
+        ref = loop.step(torch.from_numpy(x[1]), *(torch.from_numpy(u[1]) for u in inputs.values()),
+                        *(torch.from_numpy(state0[s]) for s in cell.states), loop.P)
+    assert set(new) == set(cell.states)
+    for s, r in zip(cell.states, ref, strict=True):
+        assert new[s].shape == state0[s].shape, f"{name} ({backend}): state[{s!r}] shape"
+        assert max_rel_err(new[s], r.numpy()) < TOL, f"{name} ({backend}): state[{s!r}]"
+
+
 def test_lstmp_is_torch_lstm_with_a_projection():
     """The printed lstmp step, looped, is torch.nn.LSTM(D, H, proj_size=P): the gates read
     [a_prev | x] (weight_hh | weight_ih, biases summed), torch's gates i, f, g, o are symrnn's
