@@ -24,7 +24,7 @@ def test_backward_matches_finite_differences(name):
     mod = load_module(name)
     errors = gradient_errors(mod, seed=1)
     # every parameter, x and each initial state is checked
-    expected = {f"params[{k!r}]" for k in mod.PARAMS} | {"x"}
+    expected = {f"params[{k!r}]" for k in mod.PARAMS} | {"x"} | set(getattr(mod, "INPUTS", ())[1:])
     expected |= {f"state0[{s!r}]" for s in mod.STATES}
     assert set(errors) == expected
     # the check is not vacuous: every gradient is clearly non-zero on this random problem

@@ -65,7 +65,8 @@ def test_params_in_declaration_order(name):
 @pytest.mark.parametrize("name", BUILTIN_CELLS + tuple(CUSTOM_CELLS))
 def test_param_shapes_keys_in_params_order(name):
     mod = load_module(name)
-    shapes = mod.param_shapes(D, H)
+    extra = {k: v for k, v in conftest.module_sizes(mod).items() if k not in ("D", "H", 1)}
+    shapes = mod.param_shapes(D, H, **extra)
     assert tuple(shapes) == mod.PARAMS
     for k, s in shapes.items():
         assert isinstance(s, tuple) and all(isinstance(n, int) for n in s), (k, s)

@@ -40,14 +40,16 @@ def test_backward_matches_finite_differences_and_the_numpy_module(name):
 
     reference = load_module(name, "numpy")
     for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
-        params, x, state0, G, Gs = random_problem(reference, seed=3, dtype=dtype)
+        inputs = {}  # gru_d's dt
+        params, x, state0, G, Gs = random_problem(reference, seed=3, dtype=dtype, inputs=inputs)
         outputs = []
         for module in (reference, mod):
-            y, state_T, cache = module.forward(params, x, state0)
-            grads, dx, dstate0 = module.backward(params, cache, G, Gs)
+            y, state_T, cache = module.forward(params, x, state0, **inputs)
+            grads, dx, dstate0, *dinputs = module.backward(params, cache, G, Gs)
             outputs.append([y, dx] + [grads[k] for k in module.PARAMS]
                            + [state_T[s] for s in module.STATES]
-                           + [dstate0[s] for s in module.STATES])
+                           + [dstate0[s] for s in module.STATES]
+                           + [d[k] for d in dinputs for k in sorted(d)])
         for a, b in zip(*outputs, strict=True):
             assert b.dtype == dtype
             assert max_rel_err(a, b) < tol, (name, dtype)
