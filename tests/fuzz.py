@@ -8,10 +8,11 @@ text of one cell; the same seed always gives the same text.
 The grammar the generator covers (tests/test_fuzz.py checks that the default cells use all of it):
 
 - 1-3 states from ``a, c, h, m, s`` (the first is the output), 2-6 equations in all, forming a
-  random DAG: an equation reads ``x`` (in affine maps only), every ``<state>_prev``, and the
-  targets of earlier equations (gates, candidates, per-sample scalars, states already updated in
-  the step); every state is updated once, every target and every declared param is used, and
-  ``x`` is read by at least one affine map. Sometimes the equations are written out of order
+  random DAG: an equation reads ``x`` (in affine maps; elementwise too, below), every
+  ``<state>_prev``, the other inputs (below) and the targets of earlier equations (gates,
+  candidates, per-sample scalars, states already updated in the step); every state is updated
+  once, every target, every declared param and every input is used, and ``x`` is read by at
+  least one affine map. Sometimes the equations are written out of order
   (the spec allows forward references), ``input = "x"`` and a ``doc`` are given, and strings are
   TOML literal strings ``'...'``;
 - affine maps ``W_k[v1, v2, ...]`` over 1-3 distinct vectors: ``x``, previous states, earlier
@@ -36,7 +37,32 @@ The grammar the generator covers (tests/test_fuzz.py checks that the default cel
   ``gamma``, ``beta``), multiplied elementwise (``p_f * c_prev``) or added;
 - gate names of one letter as papers write them (``f, i, o, r, z``), and longer ones
   (``Gamma_f``, ``c_tilde``, ...); int and float literals (``0.5``, ``1/2``, ``1e-2``), unary
-  minus.
+  minus;
+- vectors of more than one size (issue 14; each construct drawn from a stream of its own, so a
+  cell with none of them is the text it was before them): with probability ``P_SIZED`` one
+  state (two of three) gets a size of its own, ``P`` (or ``P`` and ``R``), declared in
+  ``sizes = { a = "P" }``, and one state keeps H. Every equation then has a size, H or P, and
+  reads elementwise only vectors of its size (and per-sample scalars, which broadcast): a P
+  state's own equation, gates and candidates of size P (their affine maps' outputs infer P),
+  elementwise params of size P (a param is read once, so it takes the size of the equation that
+  reads it), ``layer_norm`` over P; a mean's argument may have another size than its equation
+  (``mean(tanh(a_prev))`` over P in an H equation). Affine maps read vectors of every size; a
+  P state may be a projection without bias, ``a = W_a[h]`` (LSTMP). A demanded vector of
+  another size than the equation that must read it is read by a bias-less affine map of its
+  own, ``0.5 * W_k2[...]``. Sometimes the table also declares sizes the inference finds anyway
+  (a target's, ``c = "H"``), or is a ``[sizes]`` table at the end;
+- more per-step inputs (probability ``P_INPUTS``): one or two of ``dt, tau, u_t, q``, declared
+  in ``inputs = ["x", "dt"]`` with a size each: 1 (one number per sample: read elementwise as
+  ``dt * v``, ``exp(-dt**2 / 2) * v``, ``w * dt``, ``tanh(dt)``, ..., by affine maps
+  ``W_k[a_prev, dt]``, and in GRU-D's decay ``exp(-relu(W_k[dt] + b_k)) * a_prev``), H or a
+  state's P (read as any vector of that size), or E, a size only inputs have (read by affine
+  maps, never beside x, whose D could not be told from E then, and inside means);
+- x read elementwise as an H-vector (probability ``P_X_ELEMENTWISE``; the module then needs
+  D = H, ``Cell.requires``, and the tests give it D = H).
+
+Every size a cell has is in some parameter's shape, so a module can read it off the params
+(``lower`` refuses a cell otherwise): H and P are the output sizes of the affine maps in the
+states' equations, D and E the column counts of maps that never read both.
 
 Numerical sanity, so that central finite differences in float64 are meaningful: states stay
 bounded over a few steps (each state is a bounded function of its inputs, ``tanh(...)``,
@@ -57,6 +83,15 @@ GATE_LETTERS = ("f", "i", "o", "r", "z")  # one letter, as papers write gates
 OTHER_NAMES = ("g", "u", "v", "Gamma_f", "Gamma_u", "Gamma_o", "c_tilde", "h_tilde", "n_t")
 SCALAR_NAMES = ("k", "mbar", "nu")
 PARAM_NAMES = ("p", "w", "p_f", "p_o", "gamma", "beta")
+INPUT_NAMES = ("dt", "tau", "u_t", "q")  # per-step inputs beside x
+STATE_SIZES = ("P", "R")  # named sizes of states (a projection's P)
+INPUT_SIZE = "E"  # a named size only inputs have: read by affine maps (and means) only
+
+# How often a cell gets each construct of issue 14 (drawn from a stream of their own, so a cell
+# without any of them is the same text as before they existed).
+P_SIZED = 0.3  # a state of another size (P), and equations of that size
+P_INPUTS = 0.3  # one or two more per-step inputs (size 1, H, P or E)
+P_X_ELEMENTWISE = 0.15  # x read elementwise beside H-vectors (the module then needs D = H)
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "softsign", "hard_sigmoid", "identity", "softplus",
                "silu", "elu")
@@ -99,11 +134,17 @@ def _call(name, *args):
 
 
 class _Generator:
-    def __init__(self, rng):
+    def __init__(self, rng, features=None):
         self.rng = rng
-        self.vectors = []  # H-vectors an equation may read: previous states, earlier targets
+        self.features = features or {}  # "sizes", "inputs", "x_elementwise": which to use
+        self.vectors = []  # vectors an equation may read: previous states, earlier targets, ...
+        self.size_of = {}  # vector -> its size ("H", "P", "R", "E"); H unless listed
+        self.size = "H"  # the size of the equation being written: its vectors have this size
         self.gates = []  # earlier targets with values in [0, 1]
         self.scalars = []  # earlier targets that are per-sample scalars (means)
+        self.inputs1 = []  # more inputs of size 1 (one number per sample and step, like dt)
+        self.affine_only = set()  # inputs of size E: read by affine maps (and inside means)
+        self.declared = {}  # the TOML's sizes table
         self.demand = []  # targets and params not read yet: the next reads take these first
         self.n_affine = 0
         self.target = None
@@ -118,13 +159,24 @@ class _Generator:
     def pick(self, seq):
         return seq[int(self.rng.integers(len(seq)))]
 
+    def pool(self, size=None):
+        """The vectors of one size (the equation's): what it may read elementwise."""
+        size = size or self.size
+        return [v for v in self.vectors if self.size_of.get(v, "H") == size]
+
     def name(self, *, scalars=False):
-        """A name to read: a demanded one first, else any vector (or scalar)."""
+        """A name to read: a demanded one first, else any vector (or scalar) of the
+        equation's size."""
+        vectors = self.pool()
         for k, n in enumerate(self.demand):
-            if n in self.vectors or (scalars and n in self.scalars):
+            if (n in vectors and n not in self.affine_only) or (scalars and n in self.scalars):
                 return _E(self.demand.pop(k))
-        pool = self.vectors + (self.scalars if scalars and self.chance(0.3) else [])
+        pool = vectors + (self.scalars if scalars and self.chance(0.3) else [])
         return _E(self.pick(pool))
+
+    def sizes(self):
+        """The sizes an equation (or a mean's argument) may have: those with vectors to read."""
+        return [z for z in ("H",) + STATE_SIZES + (INPUT_SIZE,) if self.pool(z)]
 
     def param(self):
         """A demanded param, or None."""
@@ -135,16 +187,18 @@ class _Generator:
 
     # -- affine maps ----------------------------------------------------------------------------
 
-    def affine(self, bias):
-        """``W_k[v1, ...]`` (+ ``b_k``): the map, and whether x is among its inputs."""
+    def affine(self, bias, reads=()):
+        """``W_k[v1, ...]`` (+ ``b_k``): the map, and whether x is among its inputs. It reads
+        vectors of any size (and inputs of size 1), ``reads`` among them; its output has the
+        equation's size."""
         self.n_affine += 1
         self.affine_in_eq += 1
         suffix = self.target if self.affine_in_eq == 1 else f"{self.target}{self.affine_in_eq}"
-        pool = ["x"] + self.vectors
+        pool = ["x"] + [v for v in self.vectors if v != "x"] + self.inputs1
         count = 1 + int(self.rng.integers(3))
-        chosen = []
+        chosen = list(reads)
         for n in list(self.demand):  # a demanded vector read here directly (a deep transition)
-            if n in self.vectors and len(chosen) < count and self.chance(0.6):
+            if n in pool and n != "x" and len(chosen) < count and self.chance(0.6):
                 chosen.append(n)
                 self.demand.remove(n)
         while len(chosen) < min(count, len(pool)):
@@ -153,9 +207,17 @@ class _Generator:
                 chosen.append(v)
         if not self.read_x and "x" not in chosen:
             chosen.append("x")
+        sized = [n for n in chosen if n in self.affine_only]
+        if sized and "x" in chosen:  # W[x, q] would have D + E columns: neither read off alone
+            if self.read_x:
+                chosen.remove("x")
+            else:
+                chosen = [n for n in chosen if n not in sized]
+                self.demand[:0] = [n for n in sized if n not in self.demand]  # later
         self.read_x = self.read_x or "x" in chosen
-        gated = [g for g in self.gates if g in self.vectors]
-        prevs = [v for v in self.vectors if v.endswith("_prev")]
+        vectors = self.pool()
+        gated = [g for g in self.gates if g in vectors]
+        prevs = [v for v in vectors if v.endswith("_prev")]
         if gated and prevs and self.chance(0.15):  # the GRU's reset: W[r * a_prev, x]
             chosen.append(f"{self.pick(gated)} * {self.pick(prevs)}")
         self.rng.shuffle(chosen)
@@ -174,6 +236,9 @@ class _Generator:
         biased = self.chance(0.65)
         terms.append(self.affine(bias=biased))
         for _ in range(int(self.rng.integers(0, 3 if depth == 0 else 2))):
+            if self.inputs1 and self.chance(0.3):  # an input of size 1 read elementwise
+                terms.append(self.scalar_input(normed))
+                continue
             r = self.rng.random()
             if r < 0.25 and not biased:
                 terms.append(self.affine(bias=False))  # bias-less maps side by side in one sum
@@ -193,19 +258,42 @@ class _Generator:
                 terms.append(self.vec(depth + 1))
         text = _sum(*terms)
         if depth == 0:  # every name still demanded is read here
-            extra = []
+            extra, others = [], []
             while self.demand:
                 n = self.demand.pop(0)
-                if n in self.params:
+                if n in self.params:  # its first and only read: it takes the equation's size
                     extra.append(_mul(_E(n), self.name()))
-                elif n in self.scalars:
+                elif n in self.scalars or n in self.inputs1:
                     extra.append(_mul(_E(n), self.name()) if normed or self.chance(0.5)
                                  else _E(n))
-                else:
+                elif n in self.pool() and n not in self.affine_only:
                     extra.append(_mul(_E("0.5"), _E(n)) if self.chance(0.5) else _E(n))
+                else:  # a vector of another size: read by an affine map of its own
+                    others.append(n)
+            if others:  # in a product, so that a bias in the sum stays its map's
+                extra.append(_mul(_E("0.5"), self.affine(bias=False, reads=others)))
             if extra:
                 text = _sum(text, *extra)
         return text
+
+    def scalar_input(self, normed):
+        """A term reading an input of size 1 elementwise (``dt * v``, ``exp(-dt**2 / 2) * v``,
+        ``w * dt``, ``tanh(dt)``); under a layer norm never alone (a per-sample shift)."""
+        for k, n in enumerate(self.demand):
+            if n in self.inputs1:
+                t = self.demand.pop(k)
+                break
+        else:
+            t = self.pick(self.inputs1)
+        form = self.pick(["{t}", "exp(-{t}**2 / 2)", "tanh({t})", "sigmoid({t})",
+                          "log1p({t}**2)", "{t} / (1 + abs({t}))"])
+        u = _E(form.format(t=t), PRODUCT if "/" in form else ATOM)
+        p = self.param()
+        if p is not None:
+            return _mul(p, u)
+        if not normed and self.chance(0.3):
+            return u
+        return _mul(u, self.name())
 
     # -- elementwise expressions -------------------------------------------------------------
 
@@ -213,7 +301,7 @@ class _Generator:
         """A vector expression without affine maps (may be written twice)."""
         u = self.name()
         if self.chance(0.3):
-            u = _mul(u, self.name()) if len(self.vectors) > 1 else _call("tanh", u)
+            u = _mul(u, self.name()) if len(self.pool()) > 1 else _call("tanh", u)
         return u
 
     def operand(self, depth):
@@ -250,9 +338,15 @@ class _Generator:
 
     def mean_of(self, depth):
         """``mean(f(u))``, f nonlinear: never the mean of something whose mean is constant (a
-        layer norm's output, ``v - mean(v)``), whose gradients would be 0 up to rounding."""
-        return _call("mean", _call(self.pick(SMOOTH),
-                                   self.operand(depth)))
+        layer norm's output, ``v - mean(v)``), whose gradients would be 0 up to rounding. In a
+        cell of several sizes u may have another size than the equation (a mean over P)."""
+        f = self.pick(SMOOTH)
+        size = self.size
+        if self.features.get("sizes") or self.affine_only:
+            self.size = self.pick(self.sizes())
+        u = self.operand(depth)
+        self.size = size
+        return _call("mean", _call(f, u))
 
     def divide(self, u):
         v = self.operand(2)
@@ -315,16 +409,31 @@ class _Generator:
         return _call(self.pick(SATURATING), self.pre())
 
     def some_gate(self):
-        """A gate name read by a mix: an earlier gate (demanded first), or an inline gate."""
+        """A gate name read by a mix: an earlier gate of the equation's size (demanded first),
+        or an inline gate."""
+        gates = [g for g in self.gates if self.size_of.get(g, "H") == self.size]
         for k, n in enumerate(self.demand):
-            if n in self.gates:
+            if n in gates:
                 return _E(self.demand.pop(k))
-        if self.gates and self.chance(0.6):
-            return _E(self.pick(self.gates))
+        if gates and self.chance(0.6):
+            return _E(self.pick(gates))
         return self.gate()
 
-    def state_equation(self, state):
+    def projection(self):
+        """``W_k[v, ...]``, no bias: a state of another size projected from vectors (the
+        demanded ones, else vectors of H), as LSTMP's ``a = W_p[h]``."""
+        reads = [n for n in self.demand if n not in self.params and n not in self.scalars]
+        for n in reads:
+            self.demand.remove(n)
+        if not reads:
+            reads = [self.pick(self.pool("H"))]
+        return self.affine(bias=False, reads=reads)
+
+    def state_equation(self, state, last=False):
         prev = f"{state}_prev"
+        if self.size != "H" and self.chance(0.35) and not (last and any(
+                n in self.params or n in self.scalars for n in self.demand)):
+            return self.projection()
         form = self.rng.integers(6)
         if form == 0:  # s = f(pre), bounded
             return _call(self.pick(SATURATING), self.pre())
@@ -352,14 +461,36 @@ class _Generator:
         left, right = self.bounded(), _call(self.pick(SATURATING), self.pre())
         return _E(f"0.5 * ({left.text} + {right.text})", PRODUCT)
 
+    def decay(self):
+        """GRU-D's decay of a vector by an input of size 1 (``dt``): ``exp(-relu(W_k[dt] +
+        b_k)) * v`` or ``exp(-softplus(w * dt)) * v``, in (0, 1] times v."""
+        t = next((n for n in self.demand if n in self.inputs1), None) or self.pick(self.inputs1)
+        if t in self.demand:
+            self.demand.remove(t)
+        p = self.param()
+        if p is not None and self.chance(0.5):
+            rate = _E(f"{self.pick(['relu', 'softplus'])}({p.text} * {t})")
+        else:
+            rate = _call(self.pick(["relu", "softplus"]), self.affine(bias=True, reads=[t]))
+            if p is not None:
+                self.demand.insert(0, p.text)
+        return _mul(_E(f"exp(-{rate.text})"), self.name())
+
     def inter_equation(self, kind):
         if kind == "gate":
             return self.gate()
+        if kind == "decay":
+            return self.decay()
         if kind == "scalar":
             if self.chance(0.5):
                 return self.mean_of(1)
-            return _call("mean", _call(self.pick(SMOOTH),
-                                       self.pre()))
+            f = self.pick(SMOOTH)
+            size = self.size
+            if self.features.get("sizes") or self.affine_only:
+                self.size = self.pick(self.sizes())
+            u = self.pre()
+            self.size = size
+            return _call("mean", _call(f, u))
         if kind == "norm":
             eps = [_E("1e-2")] if self.chance(0.4) else []
             return _call("layer_norm", self.pre(normed=True), *eps)
@@ -370,9 +501,40 @@ class _Generator:
             return self.function(self.pre(), 1)
         return _sum(self.vec(1), self.pre())
 
+    def sized_states(self, states):
+        """Give one state (two of three) a size of its own, P (or P and R); one keeps H."""
+        rng = self.rng
+        k = 1 if len(states) == 2 or self.chance(0.6) else 2
+        chosen = [str(s) for s in rng.choice(states, k, replace=False)]
+        names = ["P", "P"] if k == 1 or self.chance(0.5) else ["P", "R"]
+        for s, size in zip(chosen, names, strict=False):
+            self.declared[s] = size
+            self.size_of[s] = self.size_of[f"{s}_prev"] = size
+
+    def more_inputs(self):
+        """One or two inputs beside x, of size 1, H, a state's size (P) or E, demanded."""
+        rng = self.rng
+        names = [str(n) for n in rng.permutation(INPUT_NAMES)][:1 + int(rng.integers(2))]
+        state_sizes = sorted(set(self.declared.values()))
+        for n in names:
+            size = self.pick([1, 1, "H", INPUT_SIZE] + state_sizes)
+            self.declared[n] = size
+            if size == 1:
+                self.inputs1.append(n)
+            else:
+                self.vectors.append(n)
+                self.size_of[n] = size
+                if size == INPUT_SIZE:
+                    self.affine_only.add(n)
+            self.demand.append(n)
+        return names
+
     def cell(self, label):
         rng = self.rng
+        sized = self.features.get("sizes")
         n_states = 1 + int(rng.integers(3))
+        if sized:
+            n_states = max(n_states, 2)  # one state of H, one of P
         n_eq = int(rng.integers(max(2, n_states), 7))
         states = list(rng.choice(STATE_NAMES, n_states, replace=False))
         n_params = int(rng.choice([0, 0, 1, 1, 2]))
@@ -386,26 +548,41 @@ class _Generator:
         names = list(rng.permutation(GATE_LETTERS)) + list(rng.permutation(OTHER_NAMES))
         names = [str(n) for n in names if n not in states]
         self.vectors = [f"{s}_prev" for s in states]
+        if sized:
+            self.sized_states(states)
+        inputs = self.more_inputs() if self.features.get("inputs") else []
+        if self.features.get("x_elementwise"):  # an H-vector as well (the module needs D = H)
+            self.vectors.append("x")
+            self.demand.append("x")
+        if self.inputs1 and "decay" not in kinds and self.chance(0.5):
+            inter = [k for k, kind in enumerate(kinds) if kind != "state"]
+            if inter:
+                kinds[self.pick(inter)] = "decay"
         order = list(rng.permutation(states))
         equations = []
-        for kind in kinds:
+        for position, kind in enumerate(kinds):
             self.affine_in_eq = 0
+            self.size = "H"
             if kind == "state":
                 target = str(order.pop())
                 self.target = target
-                value = self.state_equation(target)
+                self.size = self.size_of.get(target, "H")
+                value = self.state_equation(target, last=position == len(kinds) - 1)
             else:
                 if kind == "scalar":
                     target = next(n for n in SCALAR_NAMES if n not in self.scalars)
                 else:
                     target = names.pop(0)
                 self.target = target
+                if sized and self.chance(0.45):  # an equation of the other size
+                    self.size = self.pick([z for z in self.sizes() if z in STATE_SIZES])
                 value = self.inter_equation(kind)
             equations.append(f"{target} = {value.text}")
             if kind == "scalar":
                 self.scalars.append(target)
             else:
                 self.vectors.append(target)
+                self.size_of[target] = self.size
                 if kind == "gate":
                     self.gates.append(target)
             if kind != "state":
@@ -420,11 +597,26 @@ class _Generator:
         lines.append(f"states = [{', '.join(f'{quote}{s}{quote}' for s in states)}]")
         if self.params or self.chance(0.1):
             lines.append(f"params = [{', '.join(f'{quote}{p}{quote}' for p in self.params)}]")
+        if inputs:
+            lines.append(f"inputs = [{', '.join(f'{quote}{n}{quote}' for n in ['x'] + inputs)}]")
+        declared = self.declared
+        if declared and self.chance(0.3):  # a size the inference finds anyway, declared too
+            more = [v for v in self.vectors if v not in declared and v != "x"
+                    and not v.endswith("_prev") and v in self.size_of]
+            for v in more[:int(rng.integers(1, 3))] if more else []:
+                declared = {**declared, v: self.size_of[v]}
+        table = [f"{v} = {size if size == 1 else quote + size + quote}"
+                 for v, size in declared.items()]
+        header = declared and self.chance(0.2)  # a [sizes] table at the end, else inline
+        if declared and not header:
+            lines.append(f"sizes = {{ {', '.join(table)} }}")
         if self.chance(0.2):
             lines.append(f'doc = "A random cell (tests/fuzz.py, {label})."')
         lines.append("equations = [")
         lines += [f"  {quote}{eq}{quote}," for eq in equations]
         lines.append("]")
+        if header:
+            lines += ["", "[sizes]"] + table
         return "\n".join(lines) + "\n"
 
 
@@ -433,4 +625,7 @@ def random_cell(rng) -> str:
     label = f"seed_{rng}" if isinstance(rng, (int, np.integer)) else "cell"
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
-    return _Generator(rng).cell(label)
+    which = rng.spawn(1)[0]  # the constructs of issue 14: a stream of their own
+    features = {"sizes": which.random() < P_SIZED, "inputs": which.random() < P_INPUTS,
+                "x_elementwise": which.random() < P_X_ELEMENTWISE}
+    return _Generator(rng, features).cell(label)

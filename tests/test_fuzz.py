@@ -5,26 +5,34 @@ For each seed (``--fuzz-cells N`` cells, default 24, from ``--fuzz-seed S``, def
 S + 1, ..., S + N - 1), the TOML text ``random_cell(seed)`` is
 
 - ``test_verify[seed-k]``: parsed (``symrnn.spec.parse_spec``), derived, and proved by
-  ``symrnn.verify`` (every Check ok) at one random point (``points=1``: 1.5 s a cell here, its
-  default three points take 3-6 s; a wrong rule agrees with the direct side only on a set of
-  measure zero, which one random point misses as well as three);
+  ``symrnn.verify`` (every Check ok, and every input among the quantities checked) at one random
+  point (``points=1``: 1.5 s a cell here, its default three points take 3-6 s; a wrong rule
+  agrees with the direct side only on a set of measure zero, which one random point misses as
+  well as three);
 - ``test_numpy[seed-k]``: generated and loaded as a NumPy module, whose backward agrees with
-  central finite differences in float64 (conftest ``gradient_errors``, T, B, D, H = 5, 2, 3, 4)
-  to a relative error below ``FD_TOL`` = 1e-6 for every parameter, x and every initial state;
+  central finite differences in float64 (conftest ``gradient_errors``, T, B, D, H = 5, 2, 3, 4,
+  the further sizes P, R, E of a cell 5, 6, 7 in their order, and D = H where the cell adds x to
+  H-vectors elementwise, ``Cell.requires``) to a relative error below ``FD_TOL`` = 1e-6 for every
+  parameter, x, every other input (``dt``: the fourth item of ``backward``) and every initial
+  state;
 - ``test_numba[seed-k]`` (needs numba): the same for the numba module, whose forward outputs,
-  final states and every gradient also equal the NumPy module's to 1e-12 in float64. Compiling
+  final states and every gradient (of the other inputs too) also equal the NumPy module's to
+  1e-12 in float64. Compiling
   is the slow part (4-7 s a cell here, finite differences included), so numba runs on every
   ``NUMBA_EVERY``-th seed only (S, S + 6, ...: 4 of the 24 default cells);
   ``--fuzz-cells 300`` gives 50 numba cells.
 
 The default run (24 cells: 24 verify, 24 NumPy, 4 numba) takes about 50 s on this project's
-2-core machine (verify 19 s, NumPy 10 s, numba 18 s).
+2-core machine (verify 19 s, NumPy 10 s, numba 18 s); the sizes and inputs of issue 14 (in 15
+of the 24 cells, 2 of the 4 numba cells) made it about 11 % slower.
 
 A failure names the seed and prints the TOML text of the cell, which reproduces it:
 ``symrnn.spec.parse_spec(text)`` (or save it as ``cell.toml`` and ``symrnn verify cell.toml``).
 ``test_the_default_cells_cover_the_grammar`` keeps the generator's coverage from shrinking
 silently: over the default cells, every activation, function, reduction and shape of equation
-occurs at least once.
+occurs at least once, and so does every construct of issue 14 (``SIZE_FEATURES``: a state of
+size P, inputs of size 1 and of a named size, read elementwise and by affine maps, x read
+elementwise, ...); the numba cells among them have a P state and an input read both ways.
 """
 
 import ast
@@ -37,6 +45,7 @@ from conftest import (
     FD_TOL,
     FUZZ_CELLS,
     FUZZ_SEED,
+    H,
     gradient_errors,
     max_rel_err,
     needs_numba,
@@ -46,7 +55,9 @@ from fuzz import ACTIVATIONS, FUNCTIONS, GATE_LETTERS, random_cell
 
 import symrnn
 from symrnn.cell import Affine
+from symrnn.reductions import mean
 from symrnn.spec import parse_spec
+from symrnn.symbols import sym
 from symrnn.verify import verify
 
 NUMBA_EVERY = 6  # numba runs on seeds S, S + 6, S + 12, ...
@@ -83,6 +94,12 @@ def _module(seed, backend):
     return _CACHE[backend, seed]
 
 
+def _sizes(seed):
+    """The sizes of the test problem beyond conftest's: D = H where the cell adds x to
+    H-vectors elementwise (``Cell.requires``)."""
+    return {"D": H} if _cell(seed).requires else {}
+
+
 def _reproduce(seed):
     return f"\n--- reproduce with this cell (tests/fuzz.py random_cell({seed})) ---\n{_text(seed)}"
 
@@ -104,7 +121,9 @@ FD_FLOOR = 1e-9
 
 
 def _check_gradients(seed, mod):
-    errors = gradient_errors(mod, seed=seed)
+    errors = gradient_errors(mod, seed=seed, **_sizes(seed))
+    missed = set(getattr(mod, "INPUTS", ("x",))) - set(errors)
+    assert not missed, f"inputs whose gradient was not checked: {sorted(missed)}"
     bad = {k: f"rel err {e:.2e} (max |fd grad| {g:.2e})" for k, (e, g) in errors.items()
            if not (e < FD_TOL or e * g < FD_FLOOR)}
     assert not bad, f"backward vs central finite differences, >= {FD_TOL}: {bad}"
@@ -116,6 +135,8 @@ def test_verify(seed):
         checks = verify(symrnn.derive(cell), points=VERIFY_POINTS)
         failed = [f"{c.quantity}: {c.detail}" for c in checks if not c.ok]
         assert not failed, "symrnn.verify: " + "; ".join(failed)
+        unchecked = {f"{n}<1>" for n in cell.inputs} - {c.quantity for c in checks}
+        assert not unchecked, f"symrnn.verify checked no gradient of {sorted(unchecked)}"
 
 
 def test_numpy(seed):
@@ -129,14 +150,18 @@ def test_numba(seed):
         mod = _module(seed, "numba")
         _check_gradients(seed, mod)
         reference = _module(seed, "numpy")
-        params, x, state0, G, Gs = random_problem(reference, seed=seed + 1)
+        inputs = {}
+        params, x, state0, G, Gs = random_problem(reference, seed=seed + 1, inputs=inputs,
+                                                  **_sizes(seed))
         outputs = []
         for module in (reference, mod):
-            y, state_T, cache = module.forward(params, x, state0)
-            grads, dx, dstate0 = module.backward(params, cache, G, Gs)
+            y, state_T, cache = module.forward(params, x, state0, **inputs)
+            grads, dx, dstate0, *rest = module.backward(params, cache, G, Gs)
+            dinputs = rest[0] if inputs else {}
             outputs.append({"y": y, "dx": dx, **{f"grads[{k!r}]": grads[k] for k in params},
                             **{f"state_T[{s!r}]": state_T[s] for s in module.STATES},
-                            **{f"dstate0[{s!r}]": dstate0[s] for s in module.STATES}})
+                            **{f"dstate0[{s!r}]": dstate0[s] for s in module.STATES},
+                            **{f"dinputs[{n!r}]": dinputs[n] for n in inputs}})
         numpy_out, numba_out = outputs
         differ = {k: f"{max_rel_err(numpy_out[k], numba_out[k]):.2e}" for k in numpy_out
                   if not max_rel_err(numpy_out[k], numba_out[k]) < SAME_TOL}
@@ -208,6 +233,49 @@ def _features(text):
                 found.add("several biased affine maps in one equation")
     if len(states) > 1:
         found.add("several states")
+    return found | _size_features(spec, cell)
+
+
+def _size_features(spec, cell):
+    """The constructs of issue 14 a cell uses: sizes beyond D and H, inputs beyond x."""
+    found = set()
+
+    def named(v):  # a size of its own (P, R, E), neither D, H nor a per-sample scalar
+        return cell.size(v) not in (1, "D", "H")
+
+    affines = [n for n in cell.nodes if isinstance(n, Affine)]
+    elementwise = [n for n in cell.nodes if not isinstance(n, Affine)]
+    if any(named(s) for s in cell.states):
+        found.add("state of another size")
+    if len({cell.size(s) for s in cell.states} - {"H"}) > 1:
+        found.add("states of two other sizes")
+    for eq in spec["equations"]:
+        tree = ast.parse(eq).body[0]
+        if isinstance(tree.value, ast.Subscript) and named(tree.targets[0].id):
+            found.add("state of another size projected by an affine map")
+    if any(named(n.out) for n in affines):
+        found.add("affine map of another size")
+    if any(named(v) for v in cell.vectors):
+        found.add("elementwise param of another size")
+    means = [n for n in elementwise if isinstance(n.expr, mean) and named(n.expr.args[0])]
+    if means:
+        found.add("mean over another size")
+    if any(n.out.name.startswith("mu_") for n in means):
+        found.add("layer_norm over another size")
+    for name in cell.inputs[1:]:
+        size = cell.size(name)
+        found.add("input of size 1" if size == 1 else "input of a named size")
+        if size not in (1, "H") and not any(cell.size(s) == size for s in cell.states):
+            found.add("input of a size only inputs have")
+        symbol = sym(name)
+        if any(symbol in n.expr.free_symbols for n in elementwise):
+            found.add("input read elementwise")
+        if any(symbol in n.inputs for n in affines):
+            found.add("input read by an affine map")
+    if any(cell.x in n.expr.free_symbols for n in elementwise):
+        found.add("x read elementwise")
+    if cell.requires:
+        found.add("D = H required")
     return found
 
 
@@ -218,8 +286,26 @@ def test_the_default_cells_cover_the_grammar():
         "several biased affine maps in one equation", "elementwise param", "one-letter gate",
         "affine without bias", "affine with bias", "gate read by an affine map",
         "current state read by an affine map", "expression read by an affine map",
-        "several states"})
+        "several states"} | SIZE_FEATURES)
     found = set()
     for seed in range(FUZZ_SEED, FUZZ_SEED + FUZZ_CELLS):
         found |= _features(random_cell(seed))
     assert wanted <= found, f"never generated in the default cells: {sorted(wanted - found)}"
+    numba = set()
+    for seed in range(FUZZ_SEED, FUZZ_SEED + FUZZ_CELLS, NUMBA_EVERY):
+        numba |= _features(random_cell(seed))
+    assert NUMBA_FEATURES <= numba, (f"never generated in the default numba cells: "
+                                     f"{sorted(NUMBA_FEATURES - numba)}")
+
+
+# issue 14: vectors of more than one size, more than one per-step input
+SIZE_FEATURES = {
+    "state of another size", "states of two other sizes",
+    "state of another size projected by an affine map", "affine map of another size",
+    "elementwise param of another size", "mean over another size",
+    "layer_norm over another size", "input of size 1", "input of a named size",
+    "input of a size only inputs have", "input read elementwise", "input read by an affine map",
+    "x read elementwise", "D = H required"}
+# ... and of these, the numba cells (every NUMBA_EVERY-th) have at least
+NUMBA_FEATURES = {"state of another size", "input read elementwise",
+                  "input read by an affine map"}
