@@ -574,6 +574,11 @@ def _validate(cell):
     used = set()
     for node in cell.nodes:
         if isinstance(node, Affine):
+            twice = sorted({v.name for v in node.inputs if node.inputs.count(v) > 1})
+            if twice:
+                raise CellError(f"cell {cell.name!r}: the affine map {node.weight.name} reads "
+                                f"{twice[0]} twice; read it once (one block of columns per "
+                                f"vector)")
             for v in node.inputs:
                 if v not in values:
                     raise CellError(f"cell {cell.name!r}: unknown symbol {v.name!r} read by the "

@@ -495,7 +495,8 @@ def lower(derivation: Derivation) -> Plan:
         vectors=tuple(vectors), vectors_read=tuple(v for v in cell.vectors if sym(v) in used),
         carries=tuple((s, next_adjoint(s).name, adjoint(prev(s).name).name) for s in cell.states),
         grads=tuple((r.param.name, adjoint(r.param.name).name) for r in derivation.reductions),
-        sized=bool(cell.extra_sizes or cell.inputs[1:] or cell.requires),
+        sized=bool(cell.extra_sizes or cell.inputs[1:] or cell.requires or any(
+            size not in ("H", 1) for v, size in cell.sizes if v not in cell.inputs)),
         size_names=cell.size_names, extra_sizes=cell.extra_sizes, size_reads=_size_reads(cell),
         requires=cell.requires,
         inputs=tuple((v, _print_size(_width(sym(v), cell))) for v in cell.inputs[1:]),

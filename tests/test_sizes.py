@@ -62,8 +62,18 @@ def two_d():
     return cell.build()
 
 
+def d_node():
+    """A gate of size D (x read elementwise beside no H-vector) in a cell of D and H alone: the
+    module reads D and H apart (the fuzzer found it read as H once)."""
+    cell = CellBuilder("d_node", states=("a",))
+    a_prev, x = cell.prev("a"), cell.x
+    i = cell.let("i", sigmoid(cell.affine("W_i", [x, a_prev]) + x))
+    cell.let("a", tanh(cell.affine("W_a", [a_prev, i], "b_a")))
+    return cell.build()
+
+
 CELLS = {"lstmp": "lstmp", "gru_d": "gru_d", "highway": highway, "pnorm": pnorm,
-         "timed": timed, "dt_affine": dt_affine, "two_d": two_d}
+         "timed": timed, "dt_affine": dt_affine, "two_d": two_d, "d_node": d_node}
 _LOADED = {}
 
 
@@ -163,6 +173,13 @@ def test_a_state_of_size_one_is_refused():
     cell.let("a", tanh(cell.affine("W_a", [cell.prev("a"), cell.x], "b_a")) + cell.prev("s"))
     cell.let("s", cell.prev("s") / 2 + mean(cell.prev("a")))
     with pytest.raises(CellError, match="state 's' is declared of size 1"):
+        cell.build()
+
+
+def test_an_affine_map_reading_a_vector_twice_is_refused():
+    cell = CellBuilder("dup", states=("a",))
+    cell.let("a", tanh(cell.affine("W_a", [cell.x, cell.prev("a"), cell.prev("a")], "b_a")))
+    with pytest.raises(CellError, match="the affine map W_a reads a_prev twice"):
         cell.build()
 
 
