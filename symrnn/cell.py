@@ -111,6 +111,20 @@ class Cell:
         return dict(self.sizes)
 
     @property
+    def sized(self):
+        """Whether the cell steps outside x of D units and every other vector of H (or 1, for a
+        mean and what is computed from means alone): an input beyond x, a vector of another size,
+        a requirement (D = H) or a mean over other than H units. Such a cell's derivation states
+        its sizes and its module reads them; any other renders as it always has."""
+        means = [n.expr.args[0] for n in self.nodes if not isinstance(n, Affine)
+                 and isinstance(n.expr, mean)]
+        computed = set(self.scalars) - set(self.inputs)
+        return bool(len(self.inputs) > 1 or self.requires
+                    or any(size != ("D" if v == INPUT else "H") for v, size in self.sizes
+                           if v not in computed)
+                    or any(self.size(v) != "H" for v in means))
+
+    @property
     def size_names(self):
         """The named sizes of the cell's vectors: D and H first, then the others sorted."""
         named = {size for _, size in self.sizes if size != 1} | {"D", "H"}
@@ -161,6 +175,31 @@ class Cell:
             return (of(sym(name)),)
         raise KeyError(name)
 
+    def size_reads(self):
+        """How each named size is read off the parameters' shapes, in an order where each uses
+        only sizes read before it: ``(size, param, axis, times, rest)`` with ``shape[axis] =
+        times*size + rest`` (``("D", "W_f", 1, 1, H)``). The one rule for the generated modules
+        (``lower``) and for ``sizes_of``; CellError if a size is never alone beside known ones."""
+        names = {n: sp.Symbol(n) for n in self.size_names}
+        dims = [(p, axis, sp.sympify(e)) for p in self.params for axis, e in enumerate(
+            self.param_shape(p, names["D"], names["H"], **{n: names[n]
+                                                           for n in self.extra_sizes}))]
+        reads, known = [], set()
+        while len(known) < len(names):
+            found = [(len(e.free_symbols), p, axis, e) for p, axis, e in dims
+                     if len(e.free_symbols - known) == 1]
+            if not found:
+                missing = ", ".join(sorted(n for n, s in names.items() if s not in known))
+                raise CellError(f"cell {self.name!r}: the sizes {missing} cannot be read off "
+                                f"the parameters' shapes (none is alone beside known sizes in "
+                                f"one)")
+            _, p, axis, e = min(found, key=lambda f: f[0])
+            (size,) = e.free_symbols - known
+            times = e.coeff(size)
+            reads.append((size.name, p, axis, times, e - times * size))
+            known.add(size)
+        return tuple(reads)
+
     def sizes_of(self, params):
         """``{"D": ..., "H": ..., "P": ...}`` read off the shapes of ``params`` (arrays or
         tensors by name), every one checked; ValueError naming the parameter otherwise."""
@@ -176,18 +215,10 @@ class Cell:
         def known(e):
             return sp.sympify(e).xreplace({names[n]: sp.Integer(v) for n, v in found.items()})
 
-        for _ in self.size_names:  # each pass fixes at least one size
-            for p, shape in shapes.items():
-                for axis, expr in enumerate(shape):
-                    expr = known(expr)
-                    unknown = expr.free_symbols
-                    if len(unknown) == 1:
-                        (u,) = unknown
-                        found[u.name] = int(sp.solve(sp.Eq(expr, int(params[p].shape[axis])),
-                                                     u)[0])
+        for size, p, axis, times, rest in self.size_reads():
+            found[size] = (int(params[p].shape[axis]) - int(known(rest))) // int(times)
         for p, shape in shapes.items():
-            complete = set(found) >= set(self.size_names)
-            want = tuple(int(known(e)) for e in shape) if complete else None
+            want = tuple(int(known(e)) for e in shape)
             if p not in params or tuple(params[p].shape) != want:
                 raise ValueError(f"params[{p!r}]: expected shape {want}, got "
                                  f"{tuple(params[p].shape) if p in params else 'nothing'}")

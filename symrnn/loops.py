@@ -28,7 +28,7 @@ from .activations import is_activation, lookup
 from .cell import Affine
 from .derive import DY, Derivation
 from .derive import units as units_of
-from .lower import Plan, _gates, _order, _slice, _width
+from .lower import Plan, _gates, _order, _size_expr, _slice, _width
 from .printing import CodePrinter, ShapePrinter
 from .reductions import UNITS, mean, unitsum
 from .symbols import adjoint, next_adjoint, prev, sequence, sym
@@ -352,8 +352,9 @@ class _Step:
             if at and (i == 0 or slots[i - 1][0] != at) and self.gemms[at - 1] is not None:
                 phases.append(self.gemms[at - 1])
             if placed[i]:
-                once = not starts[i] and all((d is None or scalar(d)) and all(map(scalar, reads))
-                                             for _, reads, d in placed[i])
+                once = (not starts[i] and width(slots[i][1]) == 1  # dx[t, b, j] = dmu/D: no
+                        and all((d is None or scalar(d)) and all(map(scalar, reads))
+                                for _, reads, d in placed[i]))
                 phases.append(Loop(tuple(views[i]), tuple(loads[i]),
                                    tuple(text for text, _, _ in placed[i]), tuple(starts[i]),
                                    tuple(ends[i]), once, str(width(slots[i][1], "H"))))
@@ -549,7 +550,8 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                           size=size(a.of))
                 continue
             step.line(f"{a.out.name} = {text}", expr.free_symbols, a.out, after,
-                      note=notes.get(a.out.name), arrays=qs, size=size(a.of))
+                      note=notes.get(a.out.name), arrays=qs,
+                      size=1 if scalar(a.out) else size(a.of))  # dvar/H: one per sample
             if a.of in slot_of:
                 step.line(f"{a.out.name}_row[j] = {a.out.name}", {a.out},
                           view=f"{a.out.name}_row = dZ_seq[t - t0, b, {span(slot_of[a.of])}]",
@@ -598,11 +600,7 @@ def width_of(expr, cell, per_sample):
     sizes = [cell.size(s) for s in sorted(expr.free_symbols, key=lambda s: s.name)
              if s.name not in per_sample and cell.size(s) != 1
              and s not in {units_of(n) for n in cell.size_names}]
-    return _size(_width_named(sizes[0])) if sizes else "H"
-
-
-def _width_named(size):
-    return sp.Integer(1) if size == 1 else sp.Symbol(size)
+    return _size(_size_expr(sizes[0])) if sizes else "H"
 
 
 __all__ = ["Gemm", "Loop", "Loops", "loops"]

@@ -191,10 +191,14 @@ def _order(cell, gates):
                                           affines.index(a)))
 
 
+def _size_expr(size):
+    """A size as a SymPy expression: the symbol H, D, P, or the number 1."""
+    return sp.Integer(1) if size == 1 else sp.Symbol(size)
+
+
 def _width(symbol, cell):
     """The size of a vector as a SymPy expression: H, D, P, or 1."""
-    size = cell.size(symbol)
-    return sp.Integer(1) if size == 1 else sp.Symbol(size)
+    return _size_expr(cell.size(symbol))
 
 
 def _columns(a, cell):
@@ -495,8 +499,7 @@ def lower(derivation: Derivation) -> Plan:
         vectors=tuple(vectors), vectors_read=tuple(v for v in cell.vectors if sym(v) in used),
         carries=tuple((s, next_adjoint(s).name, adjoint(prev(s).name).name) for s in cell.states),
         grads=tuple((r.param.name, adjoint(r.param.name).name) for r in derivation.reductions),
-        sized=bool(cell.extra_sizes or cell.inputs[1:] or cell.requires or any(
-            size not in ("H", 1) for v, size in cell.sizes if v not in cell.inputs)),
+        sized=cell.sized,
         size_names=cell.size_names, extra_sizes=cell.extra_sizes, size_reads=_size_reads(cell),
         requires=cell.requires,
         inputs=tuple((v, _print_size(_width(sym(v), cell))) for v in cell.inputs[1:]),
@@ -511,26 +514,12 @@ def lower(derivation: Derivation) -> Plan:
 def _size_reads(cell):
     """How the module reads each named size off the parameters: ``(size, code)`` in an order
     where each code uses only sizes read before it (``("D", 'params["W_f"].shape[1] - H')``)."""
-    names = {n: sp.Symbol(n) for n in cell.size_names}
-    dims = [(p, axis, sp.sympify(e)) for p in cell.params for axis, e in enumerate(
-        cell.param_shape(p, names["D"], names["H"], **{n: names[n] for n in cell.extra_sizes}))]
-    reads, known = [], set()
-    while len(known) < len(names):
-        found = [(len(e.free_symbols), p, axis, e) for p, axis, e in dims
-                 if len(e.free_symbols - known) == 1]
-        if not found:
-            missing = ", ".join(sorted(n for n, s in names.items() if s not in known))
-            raise CellError(f"cell {cell.name!r}: the sizes {missing} cannot be read off the "
-                            f"parameters' shapes (none is alone beside known sizes in one)")
-        _, p, axis, e = min(found, key=lambda f: f[0])
-        (size,) = e.free_symbols - known
-        times = e.coeff(size)
-        rest = e - times * size
+    reads = []
+    for size, p, axis, times, rest in cell.size_reads():
         code = f'params["{p}"].shape[{axis}]' + (
             "" if rest == 0 else f" - ({_print_size(rest)})" if rest.is_Add
             else f" - {_print_size(rest)}")
-        reads.append((size.name, code if times == 1 else f"({code}) // {times}"))
-        known.add(size)
+        reads.append((size, code if times == 1 else f"({code}) // {times}"))
     return tuple(reads)
 
 

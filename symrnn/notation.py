@@ -26,7 +26,7 @@ from sympy.core.symbol import Str
 from sympy.printing.precedence import PRECEDENCE
 
 from .activations import is_activation
-from .cell import INPUT, Affine
+from .cell import Affine
 from .derive import DY
 from .reductions import UNITS, mean, unitsum
 from .symbols import adjoint, next_adjoint, prev, sym
@@ -94,17 +94,9 @@ def is_units(expr):
 
 
 def sized(cell):
-    """Whether the derivation states its vectors' sizes: a cell with an input beyond x, a vector
-    of a size other than its default (D for x, H for the others, 1 for a mean and what is
-    computed from means alone), a requirement (D = H) or a mean over other than H units. Any other
-    cell (x of D units, every other vector H) prints as it always has."""
-    means = [n.expr.args[0] for n in cell.nodes if not isinstance(n, Affine)
-             and isinstance(n.expr, mean)]
-    computed = set(cell.scalars) - set(cell.inputs)
-    return bool(len(cell.inputs) > 1 or cell.requires
-                or any(size != ("D" if v == INPUT else "H") for v, size in cell.sizes
-                       if v not in computed)
-                or any(cell.size(v) != "H" for v in means))
+    """Whether the derivation states its vectors' sizes (``Cell.sized``); any other cell prints
+    as it always has."""
+    return cell.sized
 
 
 def _sizer(derivation):

@@ -72,8 +72,16 @@ def d_node():
     return cell.build()
 
 
+def mean_x():
+    """A mean over x itself (D units) in a cell of D and H alone: its kernels need D."""
+    cell = CellBuilder("mean_x", states=("a",))
+    cell.let("a", tanh(cell.affine("W_a", [cell.prev("a"), cell.x], "b_a")) * mean(cell.x))
+    return cell.build()
+
+
 CELLS = {"lstmp": "lstmp", "gru_d": "gru_d", "highway": highway, "pnorm": pnorm,
-         "timed": timed, "dt_affine": dt_affine, "two_d": two_d, "d_node": d_node}
+         "timed": timed, "dt_affine": dt_affine, "two_d": two_d, "d_node": d_node,
+         "mean_x": mean_x}
 _LOADED = {}
 
 
