@@ -392,18 +392,8 @@ def _forward_steps(gemm, t0, steps, D, H, P, X, bias, fused_a_prev_T, fused_h_T,
                 a_seq[t + 1, b, j] = a
 
 
-def forward(params, x, state0=None, *, workspace=None):
-    """Run the cell over the sequence x, (T, B, D), from state0
-    (dict of (B, size): a: P, c: H; None: zeros).
-
-    Returns y (T, B, P), the output state a at every step, state_T (dict like
-    state0) and the cache that backward needs. y is a view into the cache: copy it before
-    changing it in place.
-
-    workspace: None, or a dict the caller keeps and passes again: forward then reuses its arrays
-    instead of allocating (and page-faulting) new ones on every call. The cache and y live in
-    it, so they are valid until the next forward with the same workspace (backward checks).
-    """
+def _forward(params, x, state0=None, *, workspace=None):
+    """forward with every sequence T steps long: the time loop itself."""
     D, H, P, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, {"a": P, "c": H}, dtype)
@@ -444,6 +434,30 @@ def forward(params, x, state0=None, *, workspace=None):
     return a_seq[1:], state_T, cache
 
 
+def forward(params, x, state0=None, *, lengths=None, reverse=False, workspace=None):
+    """Run the cell over the sequence x, (T, B, D), from state0
+    (dict of (B, size): a: P, c: H; None: zeros).
+
+    Returns y (T, B, P), the output state a at every step, state_T (dict like
+    state0) and the cache that backward needs. y is a view into the cache: copy it before
+    changing it in place.
+
+    workspace: None, or a dict the caller keeps and passes again: forward then reuses its arrays
+    instead of allocating (and page-faulting) new ones on every call. The cache and y live in
+    it, so they are valid until the next forward with the same workspace (backward checks).
+
+    lengths: None (every sequence is T steps), or integers (B,) with 0 <= L_b <= T, as in
+    PyTorch's packed sequences: sequence b runs for its first L_b steps; from then on its state
+    stays as it is (state_T holds the state after L_b steps) and y is 0. The cell runs only on
+    the sequences still running. reverse: each sequence runs over its own L_b steps from the
+    last to the first (PyTorch's reverse direction); y stays aligned with x. With lengths or
+    reverse, y is a new array and the workspace is not used.
+    """
+    if lengths is None and not reverse:
+        return _forward(params, x, state0, workspace=workspace)
+    return _forward_lengths(params, x, state0, {}, lengths, reverse)
+
+
 def _check_cache(cache, D, H, P, dtype):
     """(T, B) of a cache from forward, after checking its keys and arrays."""
     if not isinstance(cache, dict) or set(cache) - {"workspace"} != set(_CACHE):
@@ -462,7 +476,64 @@ _ROWS = 4096  # rows (steps x batch) per chunk of steps
 def _chunk(T, B):
     """How many steps to treat at once: about _ROWS rows, enough for efficient matrix products,
     few enough that the per-chunk buffers stay a fraction of the cache."""
-    return max(1, min(T, _ROWS // B))
+    return max(1, min(T, _ROWS // max(B, 1)))
+
+
+def _lengths(lengths, T, B):
+    """lengths as int64 (B,), after checking it; None means every sequence is T steps."""
+    if lengths is None:
+        return np.full(B, T, dtype=np.int64)
+    array = np.asarray(lengths)
+    if array.shape != (B,):
+        raise ValueError(f"lengths: expected shape ({B},), one length per sequence, "
+                         f"got {array.shape}")
+    if array.size and array.dtype.kind not in "iu":
+        raise ValueError(f"lengths: expected integers, got dtype {array.dtype}")
+    if array.size and (array.min() < 0 or array.max() > T):
+        raise ValueError(f"lengths: expected 0 <= L_b <= T = {T}, got values from "
+                         f"{array.min()} to {array.max()}")
+    return array.astype(np.int64)
+
+
+def _flip(seq, lengths):
+    """seq (T, B, ...) with each sequence's first L_b steps in reverse order and its padding
+    where it is: what the reverse direction reads (flipping twice gives seq back)."""
+    t = np.arange(seq.shape[0])[:, None]
+    steps = np.where(t < lengths, lengths - 1 - t, t)
+    return seq[steps, np.arange(seq.shape[1])]
+
+
+def _runs(lengths):
+    """(t0, t1, rows): the runs of steps over which the same sequences are still running, and
+    those sequences (every row: a slice, no copy)."""
+    t0 = 0
+    for t1 in np.unique(lengths[lengths > 0]).tolist():
+        rows = np.flatnonzero(lengths >= t1)
+        yield t0, t1, slice(None) if rows.size == len(lengths) else rows
+        t0 = t1
+
+
+def _forward_lengths(params, x, state0, inputs, lengths, reverse):
+    """forward over sequences of lengths L_b: the time loop once per run of steps, on the
+    sequences still running, each run's final state the next one's first."""
+    D, H, P, dtype = _sizes(params)
+    T, B = _input(x, "x", D, dtype)
+    lengths = _lengths(lengths, T, B)
+    state = {s: v.copy() for s, v in _states(state0, "state0", B, {"a": P, "c": H}, dtype).items()}
+    if reverse:
+        x = _flip(x, lengths)
+        inputs = {v: _flip(seq, lengths) for v, seq in inputs.items()}
+    y = np.zeros((T, B, P), dtype=dtype)
+    runs = []
+    for t0, t1, rows in _runs(lengths):
+        y[t0:t1, rows], state_run, cache = _forward(
+            params, np.ascontiguousarray(x[t0:t1, rows]), {s: v[rows] for s, v in state.items()},
+            **{v: np.ascontiguousarray(seq[t0:t1, rows]) for v, seq in inputs.items()})
+        for s in STATES:
+            state[s][rows] = state_run[s]
+        runs.append((t0, t1, rows, cache))
+    cache = {"lengths": lengths, "reverse": reverse, "x_shape": x.shape, "runs": runs}
+    return (_flip(y, lengths) if reverse else y), state, cache
 
 
 @numba.njit(**_JIT)
@@ -534,14 +605,8 @@ def _backward_steps(gemm, t0, t1, D, H, P, dy_seq, fused_a_prev, fused_h, a_seq,
         dc_next_buf[:, :] = dc_prev_buf
 
 
-def backward(params, cache, dy, dstate_T=None, *, workspace=None):
-    """Backpropagate through time.
-
-    dy: (T, B, P), the gradient of the loss with respect to y (None: zeros); dstate_T: dict
-    like state_T, with respect to it (None: zeros). Returns grads (a dict like params), dx
-    (T, B, D), dstate0 (dict like state0), all new arrays. workspace: as for forward (it may
-    be the same dict); backward reuses its scratch arrays.
-    """
+def _backward(params, cache, dy, dstate_T=None, *, workspace=None):
+    """backward of _forward: every sequence T steps long."""
     D, H, P, dtype = _sizes(params)
     T, B = _check_cache(cache, D, H, P, dtype)
     if "workspace" in cache and cache["workspace"][0].get("_owner") is not cache["workspace"][1]:
@@ -569,7 +634,7 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dfused_a_prev = np.zeros(fused_a_prev.shape, dtype=dtype)
     dfused_h = np.zeros(fused_h.shape, dtype=dtype)
     db = np.zeros(P + 4*H, dtype=dtype)
-    dx = np.empty_like(x)
+    dx = np.empty(x.shape, dtype=dtype)  # C order: products write into its rows
     K = _chunk(T, B)
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, P + 4*H), dtype)  # their gradients
     for t1 in range(T, 0, -K):
@@ -617,6 +682,45 @@ def backward(params, cache, dy, dstate_T=None, *, workspace=None):
     }
     dstate0 = {"a": da_next_buf, "c": dc_next_buf}
     return grads, dx, dstate0
+
+
+def backward(params, cache, dy, dstate_T=None, *, workspace=None):
+    """Backpropagate through time.
+
+    dy: (T, B, P), the gradient of the loss with respect to y (None: zeros); dstate_T: dict
+    like state_T, with respect to it (None: zeros). Returns grads (a dict like params), dx
+    (T, B, D), dstate0 (dict like state0), all new arrays. workspace: as for forward (it may
+    be the same dict); backward reuses its scratch arrays.
+
+    After forward with lengths, dy at the padded steps is not read, dx is 0 there, and
+    dstate_T[b] is the gradient with respect to the state after L_b steps.
+    """
+    if isinstance(cache, dict) and "runs" in cache:
+        return _backward_lengths(params, cache, dy, dstate_T)
+    return _backward(params, cache, dy, dstate_T, workspace=workspace)
+
+
+def _backward_lengths(params, cache, dy, dstate_T):
+    """backward of _forward_lengths: its runs from the last to the first."""
+    D, H, P, dtype = _sizes(params)
+    lengths, reverse, runs = cache["lengths"], cache["reverse"], cache["runs"]
+    T, B = cache["x_shape"][:2]
+    dy = np.zeros((T, B, P), dtype=dtype) if dy is None else _check(dy, "dy", (T, B, P), dtype)
+    dy = _flip(dy, lengths) if reverse else dy
+    dstate = {s: v.copy() for s, v in _states(dstate_T, "dstate_T", B, {"a": P, "c": H}, dtype).items()}
+    grads = {name: np.zeros_like(params[name]) for name in PARAMS}
+    dx = np.zeros(cache["x_shape"], dtype=dtype)
+    for t0, t1, rows, cache_run in reversed(runs):
+        grads_run, dx[t0:t1, rows], dstate_run = _backward(
+            params, cache_run, np.ascontiguousarray(dy[t0:t1, rows]),
+            {s: v[rows] for s, v in dstate.items()})
+        for name in PARAMS:
+            grads[name] += grads_run[name]
+        for s in STATES:
+            dstate[s][rows] = dstate_run[s]
+    if reverse:
+        dx = _flip(dx, lengths)
+    return grads, dx, dstate
 
 
 def step(params, x_t, state):

@@ -299,10 +299,14 @@ def random_problem(mod, *, seed=0, T=T, B=B, D=D, H=H, dtype=np.float64, scale=0
     return params, x, state0, G, Gs
 
 
-def loss(mod, params, x, state0, G, Gs, inputs=None):
-    """L = sum(y * G) + sum_s sum(state_T[s] * Gs[s])."""
-    y, state_T, _ = mod.forward(params, x, state0, **(inputs or {}))
+def loss(mod, params, x, state0, G, Gs, inputs=None, run=None):
+    """L = sum(y * G) + sum_s sum(state_T[s] * Gs[s]); ``run``: forward's keywords (lengths,
+    reverse)."""
+    y, state_T, _ = mod.forward(params, x, state0, **(inputs or {}), **(run or {}))
     return float(np.sum(y * G) + sum(np.sum(state_T[s] * Gs[s]) for s in mod.STATES))
+
+
+_loss = loss
 
 
 def _fd_array(f, arr, eps=EPS):
@@ -316,10 +320,14 @@ def _fd_array(f, arr, eps=EPS):
     return grad
 
 
-def fd_gradients(mod, params, x, state0, G, Gs, eps=EPS, inputs=None):
+def fd_gradients(mod, params, x, state0, G, Gs, eps=EPS, inputs=None, run=None):
     """Finite-difference gradients of ``loss`` w.r.t. every param, x and every state0 entry (and
     every other input in ``inputs``, returned as a fourth item when there are any)."""
     inputs = inputs or {}
+
+    def loss(mod, params, x, state0, G, Gs, inputs):
+        return _loss(mod, params, x, state0, G, Gs, inputs, run)
+
     grads = {
         k: _fd_array(lambda v, k=k: loss(mod, {**params, k: v}, x, state0, G, Gs, inputs),
                      params[k], eps)
@@ -347,12 +355,13 @@ def max_rel_err(a, b):
     return float(np.abs(a - b).max() / max(np.abs(a).max(), np.abs(b).max(), TINY))
 
 
-def gradient_errors(mod, seed=0, **sizes):
+def gradient_errors(mod, seed=0, run=None, eps=EPS, **sizes):
     """Backward vs finite differences: {label: (max relative error, max |fd gradient|)};
-    ``sizes``: T, B, D, H for random_problem. Every other input is checked too (its name)."""
+    ``sizes``: T, B, D, H for random_problem; ``run``: forward's keywords (lengths, reverse).
+    Every other input is checked too (its name)."""
     inputs = {}
     params, x, state0, G, Gs = random_problem(mod, seed=seed, inputs=inputs, **sizes)
-    y, state_T, cache = mod.forward(params, x, state0, **inputs)
+    y, state_T, cache = mod.forward(params, x, state0, **inputs, **(run or {}))
     grads, dx, dstate0, *dinputs = mod.backward(params, cache, G, Gs)
     assert len(dinputs) == (1 if inputs else 0)
     dinputs = dinputs[0] if inputs else {}
@@ -363,7 +372,7 @@ def gradient_errors(mod, seed=0, **sizes):
         assert grads[k].shape == params[k].shape, (k, grads[k].shape, params[k].shape)
     assert dx.shape == x.shape
     fd_grads, fd_dx, fd_dstate0, *fd_dinputs = fd_gradients(mod, params, x, state0, G, Gs,
-                                                            inputs=inputs)
+                                                            eps=eps, inputs=inputs, run=run)
     out = {}
     for k in mod.PARAMS:
         out[f"params[{k!r}]"] = (max_rel_err(grads[k], fd_grads[k]), np.abs(fd_grads[k]).max())
