@@ -14,7 +14,8 @@ S + 1, ..., S + N - 1), the TOML text ``random_cell(seed)`` is
   the further sizes P, R, E of a cell 5, 6, 7 in their order, and D = H where the cell adds x to
   H-vectors elementwise, ``Cell.requires``) to a relative error below ``FD_TOL`` = 1e-6 for every
   parameter, x, every other input (``dt``: the fourth item of ``backward``) and every initial
-  state;
+  state; then again with lengths and reverse (``_run``: a batch of a full-length sequence and one
+  of 0 to T - 1 steps, reversed for odd seeds: issue 15);
 - ``test_numba[seed-k]`` (needs numba): the same for the numba module, whose forward outputs,
   final states and every gradient (of the other inputs too) also equal the NumPy module's to
   1e-12 in float64. Compiling
@@ -46,6 +47,7 @@ from conftest import (
     FUZZ_CELLS,
     FUZZ_SEED,
     H,
+    T,
     gradient_errors,
     max_rel_err,
     needs_numba,
@@ -120,13 +122,25 @@ def _reporting(seed):
 FD_FLOOR = 1e-9
 
 
-def _check_gradients(seed, mod):
-    errors = gradient_errors(mod, seed=seed, **_sizes(seed))
+def _run(seed):
+    """forward's keywords for the cell's second check: a batch of a full-length sequence and one
+    of 0 to T - 1 steps (in a random order), run in reverse for odd seeds (issue 15)."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.permutation([T, rng.integers(0, T)])
+    return {"lengths": lengths, "reverse": bool(seed % 2)}
+
+
+def _check_gradients(seed, mod, run=None):
+    errors = gradient_errors(mod, seed=seed, run=run, **_sizes(seed))
     missed = set(getattr(mod, "INPUTS", ("x",))) - set(errors)
     assert not missed, f"inputs whose gradient was not checked: {sorted(missed)}"
     bad = {k: f"rel err {e:.2e} (max |fd grad| {g:.2e})" for k, (e, g) in errors.items()
            if not (e < FD_TOL or e * g < FD_FLOOR)}
-    assert not bad, f"backward vs central finite differences, >= {FD_TOL}: {bad}"
+    assert not bad, f"backward vs central finite differences, >= {FD_TOL}{_said(run)}: {bad}"
+
+
+def _said(run):
+    return f" (forward with {run})" if run else ""
 
 
 def test_verify(seed):
@@ -142,6 +156,7 @@ def test_verify(seed):
 def test_numpy(seed):
     with _reporting(seed):
         _check_gradients(seed, _module(seed, "numpy"))
+        _check_gradients(seed, _module(seed, "numpy"), _run(seed))
 
 
 @needs_numba
@@ -149,23 +164,30 @@ def test_numba(seed):
     with _reporting(seed):
         mod = _module(seed, "numba")
         _check_gradients(seed, mod)
+        _check_gradients(seed, mod, _run(seed))
         reference = _module(seed, "numpy")
         inputs = {}
         params, x, state0, G, Gs = random_problem(reference, seed=seed + 1, inputs=inputs,
                                                   **_sizes(seed))
-        outputs = []
-        for module in (reference, mod):
-            y, state_T, cache = module.forward(params, x, state0, **inputs)
-            grads, dx, dstate0, *rest = module.backward(params, cache, G, Gs)
-            dinputs = rest[0] if inputs else {}
-            outputs.append({"y": y, "dx": dx, **{f"grads[{k!r}]": grads[k] for k in params},
-                            **{f"state_T[{s!r}]": state_T[s] for s in module.STATES},
-                            **{f"dstate0[{s!r}]": dstate0[s] for s in module.STATES},
-                            **{f"dinputs[{n!r}]": dinputs[n] for n in inputs}})
-        numpy_out, numba_out = outputs
-        differ = {k: f"{max_rel_err(numpy_out[k], numba_out[k]):.2e}" for k in numpy_out
-                  if not max_rel_err(numpy_out[k], numba_out[k]) < SAME_TOL}
-        assert not differ, f"the numba module differs from the NumPy module: {differ}"
+        for run in ({}, _run(seed)):
+            _same(reference, mod, params, x, state0, G, Gs, inputs, run)
+
+
+def _same(reference, mod, params, x, state0, G, Gs, inputs, run):
+    """The numba module's outputs, final states and every gradient equal the NumPy module's."""
+    outputs = []
+    for module in (reference, mod):
+        y, state_T, cache = module.forward(params, x, state0, **inputs, **run)
+        grads, dx, dstate0, *rest = module.backward(params, cache, G, Gs)
+        dinputs = rest[0] if inputs else {}
+        outputs.append({"y": y, "dx": dx, **{f"grads[{k!r}]": grads[k] for k in params},
+                        **{f"state_T[{s!r}]": state_T[s] for s in module.STATES},
+                        **{f"dstate0[{s!r}]": dstate0[s] for s in module.STATES},
+                        **{f"dinputs[{n!r}]": dinputs[n] for n in inputs}})
+    numpy_out, numba_out = outputs
+    differ = {k: f"{max_rel_err(numpy_out[k], numba_out[k]):.2e}" for k in numpy_out
+              if not max_rel_err(numpy_out[k], numba_out[k]) < SAME_TOL}
+    assert not differ, f"the numba module differs from the NumPy module{_said(run)}: {differ}"
 
 
 def test_the_generator_is_deterministic_and_varied(fuzz_seeds):

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from conftest import (
     BUILTIN_CELLS,
-    D,
     FD_TOL,
-    H,
     HAVE_NUMBA,
+    D,
+    H,
     gradient_errors,
     load_module,
     module_sizes,
@@ -191,3 +191,17 @@ def test_padded_steps_cost_no_work():
     _, _, cache = mod.forward(params, x, state0, lengths=LENGTHS)
     rows = [run[3]["x"].shape[0] * run[3]["x"].shape[1] for run in cache["runs"]]
     assert sum(rows) == LENGTHS.sum()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_strided_x_gives_the_same_gradients(backend):
+    """x a strided view (every other sequence of a larger batch): the numba module wrote dx into
+    a copy when x was not C-contiguous."""
+    mod = load_module("gru", backend)
+    params, x, state0, G, Gs, _ = _problem(mod)
+    wide = np.repeat(x, 2, axis=1)
+    strided = wide[:, ::2]
+    assert not strided.flags.c_contiguous
+    a = mod.backward(params, mod.forward(params, strided, state0)[2], G, Gs)
+    b = mod.backward(params, mod.forward(params, x, state0)[2], G, Gs)
+    np.testing.assert_array_equal(a[1], b[1])
