@@ -243,8 +243,21 @@ def _buffer(workspace, key, shape, dtype):
     return array
 
 
-def _forward(params, x, state0=None, *, dt, workspace=None):
-    """forward with every sequence T steps long: the time loop itself."""
+def _forward_weights(params, D, H, workspace=None):
+    """The weights as forward's time loop reads them: the blocks that read one vector stacked
+    (``_fused``), and those that read the state at the step before transposed.
+    The rows of the gates activated through tanh are scaled (``_inside``).
+    Forward over lengths forms them once for all its runs."""
+    inside = _inside(D, H, params["w_d"].dtype)
+    fused_x, fused_Gamma_r_a_dec, fused_a_dec = _fused(params, D, H, workspace, inside)
+    fused_Gamma_r_a_dec_T = _transposed(workspace, "fused_Gamma_r_a_dec_T", fused_Gamma_r_a_dec)
+    fused_a_dec_T = _transposed(workspace, "fused_a_dec_T", fused_a_dec)
+    return fused_x, fused_Gamma_r_a_dec, fused_a_dec, fused_Gamma_r_a_dec_T, fused_a_dec_T
+
+
+def _forward(params, x, state0=None, *, dt, workspace=None, weights=None):
+    """forward with every sequence T steps long: the time loop itself. weights: those of
+    _forward_weights, or None."""
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     _check(dt, "dt", (T, B, 1), dtype)
@@ -252,9 +265,8 @@ def _forward(params, x, state0=None, *, dt, workspace=None):
     w_d = params["w_d"]
     b_d = params["b_d"]
     inside = _inside(D, H, dtype)  # the gates activated through tanh: their weights' rows scaled
-    fused_x, fused_Gamma_r_a_dec, fused_a_dec = _fused(params, D, H, workspace, inside)
-    fused_Gamma_r_a_dec_T = _transposed(workspace, "fused_Gamma_r_a_dec_T", fused_Gamma_r_a_dec)
-    fused_a_dec_T = _transposed(workspace, "fused_a_dec_T", fused_a_dec)
+    fused_x, fused_Gamma_r_a_dec, fused_a_dec, fused_Gamma_r_a_dec_T, fused_a_dec_T = (
+        _forward_weights(params, D, H, workspace) if weights is None else weights)
 
     A_seq = _buffer(workspace, "A_seq", (T, B, 3*H), dtype)  # the gates, activated
     a_seq = _buffer(workspace, "a_seq", (T + 1, B, H), dtype)
@@ -404,11 +416,13 @@ def _forward_lengths(params, x, state0, inputs, lengths, reverse):
         x = _flip(x, lengths)
         inputs = {v: _flip(seq, lengths) for v, seq in inputs.items()}
     y = np.zeros((T, B, H), dtype=dtype)
+    weights = _forward_weights(params, D, H)
     runs = []
     for t0, t1, rows in _runs(lengths):
         y[t0:t1, rows], state_run, cache = _forward(
             params, np.ascontiguousarray(x[t0:t1, rows]), {s: v[rows] for s, v in state.items()},
-            **{v: np.ascontiguousarray(seq[t0:t1, rows]) for v, seq in inputs.items()})
+            **{v: np.ascontiguousarray(seq[t0:t1, rows]) for v, seq in inputs.items()},
+            weights=weights)
         for s in STATES:
             state[s][rows] = state_run[s]
         runs.append((t0, t1, rows, cache))
@@ -429,8 +443,8 @@ def _sum_over_steps(dz_seq, v_seq):
     return dz_seq.reshape(-1, dz_seq.shape[-1]).T @ v_seq.reshape(-1, v_seq.shape[-1])
 
 
-def _backward(params, cache, dy, dstate_T=None, *, workspace=None):
-    """backward of _forward: every sequence T steps long."""
+def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None):
+    """backward of _forward: every sequence T steps long. weights: those of _fused, or None."""
     D, H, dtype = _sizes(params)
     T, B = _check_cache(cache, D, H, dtype)
     if "workspace" in cache and cache["workspace"][0].get("_owner") is not cache["workspace"][1]:
@@ -447,7 +461,8 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dy = np.zeros((T, B, H), dtype=dtype) if dy is None else _check(dy, "dy", (T, B, H), dtype)
     dstate_T = _states(dstate_T, "dstate_T", B, {"a": H}, dtype)
     w_d = params["w_d"]
-    fused_x, fused_Gamma_r_a_dec, fused_a_dec = _fused(params, D, H, workspace)
+    fused_x, fused_Gamma_r_a_dec, fused_a_dec = (
+        _fused(params, D, H, workspace) if weights is None else weights)
 
     dw_d = np.zeros(H, dtype=dtype)
     db_d = np.zeros(H, dtype=dtype)
@@ -570,10 +585,11 @@ def _backward_lengths(params, cache, dy, dstate_T):
     grads = {name: np.zeros_like(params[name]) for name in PARAMS}
     dx = np.zeros(cache["x_shape"], dtype=dtype)
     dinputs = {"dt": np.zeros((T, B, 1), dtype=dtype)}
+    weights = _fused(params, D, H)
     for t0, t1, rows, cache_run in reversed(runs):
         grads_run, dx[t0:t1, rows], dstate_run, dinputs_run = _backward(
             params, cache_run, np.ascontiguousarray(dy[t0:t1, rows]),
-            {s: v[rows] for s, v in dstate.items()})
+            {s: v[rows] for s, v in dstate.items()}, weights=weights)
         for name in PARAMS:
             grads[name] += grads_run[name]
         for s in STATES:

@@ -416,6 +416,16 @@ def _buffer(workspace, key, shape, dtype):
     return array
 
 
+def _forward_weights(params, D, H, workspace=None):
+    """The weights as forward's time loop reads them: the blocks that read one vector stacked
+    (``_fused``), and those that read the state at the step before transposed.
+    Forward over lengths forms them once for all its runs."""
+    fused_x, fused_Gamma_r_a_dec, fused_a_dec = _fused(params, D, H, workspace)
+    fused_Gamma_r_a_dec_T = _transposed(workspace, "fused_Gamma_r_a_dec_T", fused_Gamma_r_a_dec)
+    fused_a_dec_T = _transposed(workspace, "fused_a_dec_T", fused_a_dec)
+    return fused_x, fused_Gamma_r_a_dec, fused_a_dec, fused_Gamma_r_a_dec_T, fused_a_dec_T
+
+
 @numba.njit(**_JIT)
 def _forward_steps(gemm, t0, steps, D, H, X, bias, fused_Gamma_r_a_dec_T, fused_a_dec_T, param_w_d, param_b_d, dt_seq, a_seq, relu_z_d_seq, gamma_seq, a_dec_seq, Gamma_r_a_dec_seq, A_seq, P_Gamma_r_a_dec, P_a_dec):
     """Steps t0, ..., t0 + steps - 1 of forward; X holds the input's products for them."""
@@ -469,17 +479,17 @@ def _forward_steps(gemm, t0, steps, D, H, X, bias, fused_Gamma_r_a_dec_T, fused_
                 a_seq[t + 1, b, j] = a
 
 
-def _forward(params, x, state0=None, *, dt, workspace=None):
-    """forward with every sequence T steps long: the time loop itself."""
+def _forward(params, x, state0=None, *, dt, workspace=None, weights=None):
+    """forward with every sequence T steps long: the time loop itself. weights: those of
+    _forward_weights, or None."""
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     _check(dt, "dt", (T, B, 1), dtype)
     state0 = _states(state0, "state0", B, {"a": H}, dtype)
     param_w_d = np.ascontiguousarray(params["w_d"])
     param_b_d = np.ascontiguousarray(params["b_d"])
-    fused_x, fused_Gamma_r_a_dec, fused_a_dec = _fused(params, D, H, workspace)
-    fused_Gamma_r_a_dec_T = _transposed(workspace, "fused_Gamma_r_a_dec_T", fused_Gamma_r_a_dec)
-    fused_a_dec_T = _transposed(workspace, "fused_a_dec_T", fused_a_dec)
+    fused_x, fused_Gamma_r_a_dec, fused_a_dec, fused_Gamma_r_a_dec_T, fused_a_dec_T = (
+        _forward_weights(params, D, H, workspace) if weights is None else weights)
 
     A_seq = _buffer(workspace, "A_seq", (T, B, 3*H), dtype)  # the gates, activated
     a_seq = _buffer(workspace, "a_seq", (T + 1, B, H), dtype)
@@ -608,11 +618,13 @@ def _forward_lengths(params, x, state0, inputs, lengths, reverse):
         x = _flip(x, lengths)
         inputs = {v: _flip(seq, lengths) for v, seq in inputs.items()}
     y = np.zeros((T, B, H), dtype=dtype)
+    weights = _forward_weights(params, D, H)
     runs = []
     for t0, t1, rows in _runs(lengths):
         y[t0:t1, rows], state_run, cache = _forward(
             params, np.ascontiguousarray(x[t0:t1, rows]), {s: v[rows] for s, v in state.items()},
-            **{v: np.ascontiguousarray(seq[t0:t1, rows]) for v, seq in inputs.items()})
+            **{v: np.ascontiguousarray(seq[t0:t1, rows]) for v, seq in inputs.items()},
+            weights=weights)
         for s in STATES:
             state[s][rows] = state_run[s]
         runs.append((t0, t1, rows, cache))
@@ -700,8 +712,8 @@ def _backward_steps(gemm, t0, t1, D, H, dy_seq, fused_Gamma_r_a_dec, fused_a_dec
         da_next_buf[:, :] = da_prev_buf
 
 
-def _backward(params, cache, dy, dstate_T=None, *, workspace=None):
-    """backward of _forward: every sequence T steps long."""
+def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None):
+    """backward of _forward: every sequence T steps long. weights: those of _fused, or None."""
     D, H, dtype = _sizes(params)
     T, B = _check_cache(cache, D, H, dtype)
     if "workspace" in cache and cache["workspace"][0].get("_owner") is not cache["workspace"][1]:
@@ -722,7 +734,8 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None):
     grad_w_d = np.zeros(H, dtype=dtype)
     param_b_d = np.ascontiguousarray(params["b_d"])
     grad_b_d = np.zeros(H, dtype=dtype)
-    fused_x, fused_Gamma_r_a_dec, fused_a_dec = _fused(params, D, H, workspace)
+    fused_x, fused_Gamma_r_a_dec, fused_a_dec = (
+        _fused(params, D, H, workspace) if weights is None else weights)
     da_next_buf = np.array(dstate_T["a"], order="C")  # from step t+1, then to t-1
     da_prev_buf = np.empty((B, H), dtype=dtype)
     Q_Gamma_r_a_dec = np.empty((B, H), dtype=dtype)
@@ -812,10 +825,11 @@ def _backward_lengths(params, cache, dy, dstate_T):
     grads = {name: np.zeros_like(params[name]) for name in PARAMS}
     dx = np.zeros(cache["x_shape"], dtype=dtype)
     dinputs = {"dt": np.zeros((T, B, 1), dtype=dtype)}
+    weights = _fused(params, D, H)
     for t0, t1, rows, cache_run in reversed(runs):
         grads_run, dx[t0:t1, rows], dstate_run, dinputs_run = _backward(
             params, cache_run, np.ascontiguousarray(dy[t0:t1, rows]),
-            {s: v[rows] for s, v in dstate.items()})
+            {s: v[rows] for s, v in dstate.items()}, weights=weights)
         for name in PARAMS:
             grads[name] += grads_run[name]
         for s in STATES:

@@ -313,6 +313,16 @@ def _buffer(workspace, key, shape, dtype):
     return array
 
 
+def _forward_weights(params, D, H, workspace=None):
+    """The weights as forward's time loop reads them: the blocks that read one vector stacked
+    (``_fused``), and those that read the state at the step before transposed.
+    Forward over lengths forms them once for all its runs."""
+    fused_x, fused_Gamma_r_a_prev, fused_a_prev = _fused(params, D, H, workspace)
+    fused_Gamma_r_a_prev_T = _transposed(workspace, "fused_Gamma_r_a_prev_T", fused_Gamma_r_a_prev)
+    fused_a_prev_T = _transposed(workspace, "fused_a_prev_T", fused_a_prev)
+    return fused_x, fused_Gamma_r_a_prev, fused_a_prev, fused_Gamma_r_a_prev_T, fused_a_prev_T
+
+
 @numba.njit(**_JIT)
 def _forward_steps(gemm, t0, steps, X, bias, fused_Gamma_r_a_prev_T, fused_a_prev_T, a_seq, Gamma_r_a_prev_seq, A_seq, P_Gamma_r_a_prev, P_a_prev):
     """Steps t0, ..., t0 + steps - 1 of forward; X holds the input's products for them."""
@@ -350,14 +360,14 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_Gamma_r_a_prev_T, fused_a_pre
                 a_seq[t + 1, b, j] = a
 
 
-def _forward(params, x, state0=None, *, workspace=None):
-    """forward with every sequence T steps long: the time loop itself."""
+def _forward(params, x, state0=None, *, workspace=None, weights=None):
+    """forward with every sequence T steps long: the time loop itself. weights: those of
+    _forward_weights, or None."""
     D, H, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, H, dtype)
-    fused_x, fused_Gamma_r_a_prev, fused_a_prev = _fused(params, D, H, workspace)
-    fused_Gamma_r_a_prev_T = _transposed(workspace, "fused_Gamma_r_a_prev_T", fused_Gamma_r_a_prev)
-    fused_a_prev_T = _transposed(workspace, "fused_a_prev_T", fused_a_prev)
+    fused_x, fused_Gamma_r_a_prev, fused_a_prev, fused_Gamma_r_a_prev_T, fused_a_prev_T = (
+        _forward_weights(params, D, H, workspace) if weights is None else weights)
 
     A_seq = _buffer(workspace, "A_seq", (T, B, 3*H), dtype)  # the gates, activated
     a_seq = _buffer(workspace, "a_seq", (T + 1, B, H), dtype)
@@ -476,11 +486,13 @@ def _forward_lengths(params, x, state0, inputs, lengths, reverse):
         x = _flip(x, lengths)
         inputs = {v: _flip(seq, lengths) for v, seq in inputs.items()}
     y = np.zeros((T, B, H), dtype=dtype)
+    weights = _forward_weights(params, D, H)
     runs = []
     for t0, t1, rows in _runs(lengths):
         y[t0:t1, rows], state_run, cache = _forward(
             params, np.ascontiguousarray(x[t0:t1, rows]), {s: v[rows] for s, v in state.items()},
-            **{v: np.ascontiguousarray(seq[t0:t1, rows]) for v, seq in inputs.items()})
+            **{v: np.ascontiguousarray(seq[t0:t1, rows]) for v, seq in inputs.items()},
+            weights=weights)
         for s in STATES:
             state[s][rows] = state_run[s]
         runs.append((t0, t1, rows, cache))
@@ -543,8 +555,8 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_
         da_next_buf[:, :] = da_prev_buf
 
 
-def _backward(params, cache, dy, dstate_T=None, *, workspace=None):
-    """backward of _forward: every sequence T steps long."""
+def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None):
+    """backward of _forward: every sequence T steps long. weights: those of _fused, or None."""
     D, H, dtype = _sizes(params)
     T, B = _check_cache(cache, D, H, dtype)
     if "workspace" in cache and cache["workspace"][0].get("_owner") is not cache["workspace"][1]:
@@ -557,7 +569,8 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None):
     dy_seq = np.zeros((T, B, H), dtype=dtype) if dy is None else np.ascontiguousarray(
         _check(dy, "dy", (T, B, H), dtype))
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
-    fused_x, fused_Gamma_r_a_prev, fused_a_prev = _fused(params, D, H, workspace)
+    fused_x, fused_Gamma_r_a_prev, fused_a_prev = (
+        _fused(params, D, H, workspace) if weights is None else weights)
     da_next_buf = np.array(dstate_T["a"], order="C")  # from step t+1, then to t-1
     da_prev_buf = np.empty((B, H), dtype=dtype)
     Q_Gamma_r_a_prev = np.empty((B, H), dtype=dtype)
@@ -637,10 +650,11 @@ def _backward_lengths(params, cache, dy, dstate_T):
     dstate = {s: v.copy() for s, v in _states(dstate_T, "dstate_T", B, H, dtype).items()}
     grads = {name: np.zeros_like(params[name]) for name in PARAMS}
     dx = np.zeros(cache["x_shape"], dtype=dtype)
+    weights = _fused(params, D, H)
     for t0, t1, rows, cache_run in reversed(runs):
         grads_run, dx[t0:t1, rows], dstate_run = _backward(
             params, cache_run, np.ascontiguousarray(dy[t0:t1, rows]),
-            {s: v[rows] for s, v in dstate.items()})
+            {s: v[rows] for s, v in dstate.items()}, weights=weights)
         for name in PARAMS:
             grads[name] += grads_run[name]
         for s in STATES:

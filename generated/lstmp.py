@@ -246,15 +246,27 @@ def _buffer(workspace, key, shape, dtype):
     return array
 
 
-def _forward(params, x, state0=None, *, workspace=None):
-    """forward with every sequence T steps long: the time loop itself."""
+def _forward_weights(params, D, H, P, workspace=None):
+    """The weights as forward's time loop reads them: the blocks that read one vector stacked
+    (``_fused``), and those that read the state at the step before transposed.
+    The rows of the gates activated through tanh are scaled (``_inside``).
+    Forward over lengths forms them once for all its runs."""
+    inside = _inside(D, H, P, params["W_f"].dtype)
+    fused_x, fused_a_prev, fused_h = _fused(params, D, H, P, workspace, inside)
+    fused_a_prev_T = _transposed(workspace, "fused_a_prev_T", fused_a_prev)
+    fused_h_T = _transposed(workspace, "fused_h_T", fused_h)
+    return fused_x, fused_a_prev, fused_h, fused_a_prev_T, fused_h_T
+
+
+def _forward(params, x, state0=None, *, workspace=None, weights=None):
+    """forward with every sequence T steps long: the time loop itself. weights: those of
+    _forward_weights, or None."""
     D, H, P, dtype = _sizes(params)
     T, B = _input(x, "x", D, dtype)
     state0 = _states(state0, "state0", B, {"a": P, "c": H}, dtype)
     inside = _inside(D, H, P, dtype)  # the gates activated through tanh: their weights' rows scaled
-    fused_x, fused_a_prev, fused_h = _fused(params, D, H, P, workspace, inside)
-    fused_a_prev_T = _transposed(workspace, "fused_a_prev_T", fused_a_prev)
-    fused_h_T = _transposed(workspace, "fused_h_T", fused_h)
+    fused_x, fused_a_prev, fused_h, fused_a_prev_T, fused_h_T = (
+        _forward_weights(params, D, H, P, workspace) if weights is None else weights)
 
     A_seq = _buffer(workspace, "A_seq", (T, B, P + 4*H), dtype)  # the gates, activated
     a_seq = _buffer(workspace, "a_seq", (T + 1, B, P), dtype)
@@ -399,11 +411,13 @@ def _forward_lengths(params, x, state0, inputs, lengths, reverse):
         x = _flip(x, lengths)
         inputs = {v: _flip(seq, lengths) for v, seq in inputs.items()}
     y = np.zeros((T, B, P), dtype=dtype)
+    weights = _forward_weights(params, D, H, P)
     runs = []
     for t0, t1, rows in _runs(lengths):
         y[t0:t1, rows], state_run, cache = _forward(
             params, np.ascontiguousarray(x[t0:t1, rows]), {s: v[rows] for s, v in state.items()},
-            **{v: np.ascontiguousarray(seq[t0:t1, rows]) for v, seq in inputs.items()})
+            **{v: np.ascontiguousarray(seq[t0:t1, rows]) for v, seq in inputs.items()},
+            weights=weights)
         for s in STATES:
             state[s][rows] = state_run[s]
         runs.append((t0, t1, rows, cache))
@@ -424,8 +438,8 @@ def _sum_over_steps(dz_seq, v_seq):
     return dz_seq.reshape(-1, dz_seq.shape[-1]).T @ v_seq.reshape(-1, v_seq.shape[-1])
 
 
-def _backward(params, cache, dy, dstate_T=None, *, workspace=None):
-    """backward of _forward: every sequence T steps long."""
+def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None):
+    """backward of _forward: every sequence T steps long. weights: those of _fused, or None."""
     D, H, P, dtype = _sizes(params)
     T, B = _check_cache(cache, D, H, P, dtype)
     if "workspace" in cache and cache["workspace"][0].get("_owner") is not cache["workspace"][1]:
@@ -439,7 +453,8 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None):
     A_seq = cache["A_seq"]
     dy = np.zeros((T, B, P), dtype=dtype) if dy is None else _check(dy, "dy", (T, B, P), dtype)
     dstate_T = _states(dstate_T, "dstate_T", B, {"a": P, "c": H}, dtype)
-    fused_x, fused_a_prev, fused_h = _fused(params, D, H, P, workspace)
+    fused_x, fused_a_prev, fused_h = (
+        _fused(params, D, H, P, workspace) if weights is None else weights)
 
     da_next = dstate_T["a"]
     dc_next = dstate_T["c"]
@@ -563,10 +578,11 @@ def _backward_lengths(params, cache, dy, dstate_T):
     dstate = {s: v.copy() for s, v in _states(dstate_T, "dstate_T", B, {"a": P, "c": H}, dtype).items()}
     grads = {name: np.zeros_like(params[name]) for name in PARAMS}
     dx = np.zeros(cache["x_shape"], dtype=dtype)
+    weights = _fused(params, D, H, P)
     for t0, t1, rows, cache_run in reversed(runs):
         grads_run, dx[t0:t1, rows], dstate_run = _backward(
             params, cache_run, np.ascontiguousarray(dy[t0:t1, rows]),
-            {s: v[rows] for s, v in dstate.items()})
+            {s: v[rows] for s, v in dstate.items()}, weights=weights)
         for name in PARAMS:
             grads[name] += grads_run[name]
         for s in STATES:
