@@ -6,6 +6,7 @@ import itertools
 import os
 import sys
 import types
+from functools import cache
 from pathlib import Path
 
 from . import approx
@@ -16,7 +17,7 @@ from .derive import derive as _derive
 from .loops import loops
 from .lower import lower
 from .output import write_atomic
-from .render import render
+from .render import render, render_network
 
 _loaded = itertools.count()
 
@@ -118,4 +119,33 @@ def symrnn_cache_dir() -> Path:
     return Path(base) / "symrnn"
 
 
-__all__ = ["Cell", "derive", "generate_source", "get_cell", "load"]
+def network_source() -> str:
+    """The source of the network module, generated/network.py: stacked and bidirectional layers
+    of any generated cell module, in NumPy (the same source for every cell)."""
+    return render_network()
+
+
+@cache
+def load_network() -> types.ModuleType:
+    """The network module, compiled in memory once (every call gives the same module, so its
+    ``Network`` is one class); nothing is written."""
+    module = types.ModuleType("symrnn_network")
+    module.__file__ = "<symrnn:network>"
+    exec(compile(network_source(), module.__file__, "exec"), module.__dict__)
+    return module
+
+
+def network(cell, input_size, hidden_size, *, backend="numpy", num_layers=1,
+            bidirectional=False, batch_first=False, **sizes):
+    """A ``Network`` (see ``load_network``) of ``num_layers`` layers of a cell (anything
+    ``get_cell`` takes), over its module ``load(cell, backend)``; ``sizes``: the cell's sizes
+    other than D and H (``P=4``)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; the backends are {', '.join(BACKENDS)}")
+    return load_network().Network(load(cell, backend), input_size, hidden_size,
+                                  num_layers=num_layers, bidirectional=bidirectional,
+                                  batch_first=batch_first, **sizes)
+
+
+__all__ = ["Cell", "derive", "generate_source", "get_cell", "load", "load_network", "network",
+           "network_source"]

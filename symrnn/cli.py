@@ -57,6 +57,7 @@ examples:
   symrnn generate lstm gru -o nets  # ./nets/lstm.py, ./nets/gru.py
   symrnn generate --all --check     # exit 1, listing files that differ from a fresh generation
   symrnn generate lstm --backend numba  # ./generated/lstm_numba.py: compiled time loops
+  symrnn generate lstm --network    # also ./generated/network.py: layers of any cell module
 """
 
 
@@ -123,13 +124,17 @@ def _backend_installed(backend):
 
 
 def _generate(args):
-    from .api import generate_source
+    from .api import generate_source, network_source
     from .output import targets, write
 
     _backend_installed(args.backend)
     suffix = "" if args.backend == "numpy" else f"_{args.backend}"
+    network_alone = args.network and not (args.names or args.all)
+    cells = [] if network_alone else _cells(args.names, args.all)
     sources = {cell.name + suffix: generate_source(cell, args.backend, origin=name)
-               for name, cell in _cells(args.names, args.all)}
+               for name, cell in cells}
+    if args.network or args.all:
+        sources["network"] = network_source()  # one module for every cell and backend
     found = targets(sources, args.output)
     if args.check:
         stale = [t for t in found if not t.is_fresh()]
@@ -394,7 +399,11 @@ def parser():
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     gen.add_argument("names", nargs="*", metavar="NAME",
                      help="cells to generate (see: symrnn list)")
-    gen.add_argument("--all", action="store_true", help="every built-in cell")
+    gen.add_argument("--all", action="store_true",
+                     help="every built-in cell, and the network module")
+    gen.add_argument("--network", action="store_true",
+                     help="also DIR/network.py: stacked and bidirectional layers of any cell "
+                          "module (imports only numpy)")
     gen.add_argument("-o", "--output", default="generated", metavar="DIR",
                      help="directory to write to (default: ./generated)")
     gen.add_argument("--check", action="store_true",

@@ -181,7 +181,7 @@ def test_version(tmp_path):
 
 @pytest.mark.parametrize("args, words", [
     (["--help"], ["generate", "list"]),
-    (["generate", "--help"], ["--all", "--check", "--force", "-o"]),
+    (["generate", "--help"], ["--all", "--check", "--force", "-o", "--network"]),
 ])
 def test_help(tmp_path, args, words):
     proc = _ok(run(args, tmp_path))
