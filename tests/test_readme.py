@@ -75,3 +75,26 @@ def test_new_cell_in_toml_from_the_readme(tmp_path, name, states):
     module = _generated_module(tmp_path, name)
     assert module.STATES == states
     _assert_gradients_right(module, **({"D": 4, "H": 4} if name == "highway" else {}))
+
+
+def test_variable_lengths_and_network_example(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    namespace = {}
+    exec(_block("y_rev, _, _ = lstm.forward"), namespace)
+    y, lengths = namespace["y"], namespace["lengths"]
+    assert y.shape == (12, 3, 16)
+    for b, L in enumerate(lengths):
+        assert not y[L:, b].any() and y[L - 1, b].any()
+    assert not namespace["dx"][5:, 1].any()
+
+
+def test_torch_model_exported_to_numpy_example(monkeypatch, tmp_path):
+    pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.chdir(tmp_path)  # it writes model.npz
+    namespace = {}
+    exec(_block("network_from_torch(model)"), namespace)
+    assert (tmp_path / "model.npz").is_file()
+    y, expected = namespace["y"], namespace["expected"]
+    assert y.shape == expected.shape == (3, 12, 16)
+    assert np.abs(y - expected).max() < 1e-5
