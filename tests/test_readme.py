@@ -98,3 +98,11 @@ def test_torch_model_exported_to_numpy_example(monkeypatch, tmp_path):
     y, expected = namespace["y"], namespace["expected"]
     assert y.shape == expected.shape == (3, 12, 16)
     assert np.abs(y - expected).max() < 1e-5
+
+
+def test_symrnn_cell_trained_in_pytorch_example():
+    pytest.importorskip("torch")
+    namespace = {}
+    exec(_block("from symrnn.torch import RNN"), namespace)
+    baseline = namespace["adding"].baseline_mse(namespace["target"].numpy())
+    assert namespace["loss"].item() < 0.5 * baseline
