@@ -77,6 +77,19 @@ if getattr(sys.modules.get(__name__), "__dict__", None) is not globals():
 _JIT = dict(cache=True, nogil=True, error_model="numpy",
             fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 
+
+def _compiled(function):
+    """numba.njit(**_JIT)(function), cached apart for each name this module is imported under:
+    cached machine code finds the module's other functions by the module's name, and numba
+    names its cache files after the file and the function alone."""
+    function.__qualname__ += "__" + __name__.replace(".", "_")
+    return numba.njit(**_JIT)(function)
+
+
+# The scalar functions below (_tanh, ...) are compiled into the kernels that call them and cached
+# with those; cached on their own, they would be found by a module imported under another name.
+_OVERLOADS = dict(_JIT, cache=False)
+
 CELL = "gru_torch"
 STATES = ("a",)
 PARAMS = ("W_r", "b_r", "W_u", "b_u", "W_in", "b_in", "W_hn", "b_hn")
@@ -130,7 +143,7 @@ def _tanh(x):
     return np.tanh(x)
 
 
-@numba.extending.overload(_tanh, jit_options=_JIT)
+@numba.extending.overload(_tanh, jit_options=_OVERLOADS)
 def _tanh_typed(x):
     """float64: libm's tanh. float32: x P(x^2)/Q(x^2) on |x| <= 9.0, +-1 beyond, which
     vectorises (libm's tanhf does not); relative error at most 3.4e-07 (symrnn.approx)."""
@@ -173,7 +186,7 @@ def _numpy_gemm():
 _GEMM = _numpy_gemm()
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _gemm(gemm, a, b, out, beta):
     """out = a @ b + beta out through cblas gemm; out C-contiguous, a and b with their rows or
     their columns contiguous (a slice of columns is read in place, its leading dimension the
@@ -325,7 +338,7 @@ def _forward_weights(params, D, H, workspace=None):
     return fused_x, fused_a_prev, fused_a_prev_T
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, a_seq, n_seq, Z_seq, A_seq, P_a_prev):
     """Steps t0, ..., t0 + steps - 1 of forward; X holds the input's products for them."""
     B, H = a_seq.shape[1], a_seq.shape[2]
@@ -508,7 +521,7 @@ def _forward_lengths(params, x, state0, inputs, lengths, reverse):
     return (_flip(y, lengths) if reverse else y), state, cache
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, a_seq, n_seq, Z_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_a_prev, da_buf):
     """Steps t1 - 1 down to t0 of backward: dZ_seq[t - t0] receives the pre-activations'
     gradients; the gradients carried to the step before end in the d*_next_buf arrays."""

@@ -131,6 +131,19 @@ if getattr(sys.modules.get(__name__), "__dict__", None) is not globals():
 _JIT = dict(cache=True, nogil=True, error_model="numpy",
             fastmath={"nsz", "arcp", "contract", "afn", "reassoc"})
 
+
+def _compiled(function):
+    """numba.njit(**_JIT)(function), cached apart for each name this module is imported under:
+    cached machine code finds the module's other functions by the module's name, and numba
+    names its cache files after the file and the function alone."""
+    function.__qualname__ += "__" + __name__.replace(".", "_")
+    return numba.njit(**_JIT)(function)
+
+
+# The scalar functions below (_tanh, ...) are compiled into the kernels that call them and cached
+# with those; cached on their own, they would be found by a module imported under another name.
+_OVERLOADS = dict(_JIT, cache=False)
+
 CELL = "lstm_ln"
 STATES = ("a", "c")
 PARAMS = ("g_f", "b_f", "g_u", "b_u", "g_c", "b_c", "g_o", "b_o", "g_s", "b_s", "W_f", "W_u", "W_c", "W_o")
@@ -209,7 +222,7 @@ def _tanh(x):
     return np.tanh(x)
 
 
-@numba.extending.overload(_tanh, jit_options=_JIT)
+@numba.extending.overload(_tanh, jit_options=_OVERLOADS)
 def _tanh_typed(x):
     """float64: libm's tanh. float32: x P(x^2)/Q(x^2) on |x| <= 9.0, +-1 beyond, which
     vectorises (libm's tanhf does not); relative error at most 3.4e-07 (symrnn.approx)."""
@@ -252,7 +265,7 @@ def _numpy_gemm():
 _GEMM = _numpy_gemm()
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _gemm(gemm, a, b, out, beta):
     """out = a @ b + beta out through cblas gemm; out C-contiguous, a and b with their rows or
     their columns contiguous (a slice of columns is read in place, its leading dimension the
@@ -402,7 +415,7 @@ def _forward_weights(params, D, H, workspace=None):
     return fused_x, fused_a_prev, fused_a_prev_T
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, P_a_prev, mean_sigma_c_in_buf, mean_sigma_f_in_buf, mean_sigma_o_in_buf, mean_sigma_u_in_buf, mean_sigma_z_c_in_buf):
     """Steps t0, ..., t0 + steps - 1 of forward; X holds the input's products for them."""
     B, H = a_seq.shape[1], a_seq.shape[2]
@@ -781,7 +794,7 @@ def _forward_lengths(params, x, state0, inputs, lengths, reverse):
     return (_flip(y, lengths) if reverse else y), state, cache
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, grad_g_f, grad_b_f, grad_g_u, grad_b_u, grad_g_c, grad_b_c, grad_g_o, grad_b_o, grad_g_s, grad_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dGamma_u_buf, da_buf, dc_buf, dc_hat_buf, dmu_c_buf, dmu_c_sum_buf, dmu_f_sum_buf, dmu_o_sum_buf, dmu_u_sum_buf, dmu_z_c_sum_buf, dsigma_c_in_buf, dsigma_c_sum_buf, dsigma_f_in_buf, dsigma_f_sum_buf, dsigma_o_in_buf, dsigma_o_sum_buf, dsigma_u_in_buf, dsigma_u_sum_buf, dsigma_z_c_in_buf, dsigma_z_c_sum_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf, dz_c_tilde_buf, dz_tanh_a_buf, dzhat_f_buf, dzhat_o_buf, dzhat_u_buf, dzhat_z_c_buf):
     """Steps t1 - 1 down to t0 of backward: dZ_seq[t - t0] receives the pre-activations'
     gradients; the gradients carried to the step before end in the d*_next_buf arrays."""

@@ -112,6 +112,40 @@ def test_compiled_once_then_loaded_from_numbas_cache(tmp_path):
     assert list((tmp_path / "generated" / "__pycache__").glob("lstm_numba.*.nbc"))
 
 
+_UNDER = """
+import importlib.util, sys
+import numpy as np
+name = sys.argv[1]
+if name == "generated.lstm_numba":
+    from generated import lstm_numba as m
+else:
+    spec = importlib.util.spec_from_file_location(name, "generated/lstm_numba.py")
+    m = importlib.util.module_from_spec(spec)
+    sys.modules[name] = m
+    spec.loader.exec_module(m)
+p = m.init_params(3, 4, rng=0, dtype=np.float32)
+y, s, c = m.forward(p, np.ones((5, 2, 3), np.float32))
+m.backward(p, c, np.ones_like(y))
+print(float(y.sum()))
+"""
+
+
+@needs_numba
+def test_cache_written_under_one_name_does_not_break_another(tmp_path):
+    """Issue 16: float32 kernels cached while the module was loaded as 'some_name' made a later
+    `from generated import lstm_numba` fail with ModuleNotFoundError: No module named
+    'some_name' (the cached code finds the module's other functions by its name)."""
+    assert cli.main(["generate", "lstm", "--backend", "numba", "-o",
+                     str(tmp_path / "generated")]) == 0
+    outputs = []
+    for name in ("some_name", "generated.lstm_numba", "some_name", "other_name"):
+        proc = subprocess.run([sys.executable, "-c", _UNDER, name], cwd=tmp_path,
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, (name, proc.stderr.strip().splitlines()[-1:])
+        outputs.append(proc.stdout)
+    assert len(set(outputs)) == 1
+
+
 def test_module_without_numba_says_what_to_install():
     code = ("import sys; sys.modules['numba'] = None\n"
             "from generated import lstm_numba\n")
