@@ -135,7 +135,8 @@ def compiled():
     import numba.extending
 
     jit = dict(nogil=True, error_model="numpy", fastmath=FASTMATH)  # _JIT without the cache
-    space = {"np": np, "numba": numba, "ctypes": ctypes, "glob": glob, "os": os, "_JIT": jit}
+    space = {"np": np, "numba": numba, "ctypes": ctypes, "glob": glob, "os": os, "_JIT": jit,
+             "_OVERLOADS": jit}  # the helpers compile their overloads with _OVERLOADS
     exec(compile(helpers(("exp", "log", "log1p")), "<helpers>", "exec"), space)
     exp, log, log1p = space["_exp"], space["_log"], space["_log1p"]
 
