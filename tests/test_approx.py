@@ -136,7 +136,7 @@ def compiled():
 
     jit = dict(nogil=True, error_model="numpy", fastmath=FASTMATH)  # _JIT without the cache
     space = {"np": np, "numba": numba, "ctypes": ctypes, "glob": glob, "os": os, "_JIT": jit,
-             "_OVERLOADS": jit}  # the helpers compile their overloads with _OVERLOADS
+             "_OVERLOADS": jit, "_compiled": numba.njit(**jit)}  # the module's, uncached
     exec(compile(helpers(("exp", "log", "log1p")), "<helpers>", "exec"), space)
     exp, log, log1p = space["_exp"], space["_log"], space["_log1p"]
 
