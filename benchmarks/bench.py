@@ -317,6 +317,19 @@ def implementations(cell, mod, params, x, G, compiled=None, plan=None, inputs=No
             y, _, cache = compiled.forward(params, x, workspace=compiled_workspace, **inputs)
             return y, compiled.backward(params, cache, G, workspace=compiled_workspace)[1]
         impls["numba"] = run_numba
+
+        def run_numba_one_block():  # the batch not cut: every per-step product on all threads
+            saved, compiled._MIN_BLOCK = compiled._MIN_BLOCK, sys.maxsize
+            try:
+                return run_numba()
+            finally:
+                compiled._MIN_BLOCK = saved
+        impls["numba 1 block"] = run_numba_one_block
+        if threadpoolctl:
+            def run_numba_one_thread():
+                with threadpoolctl.threadpool_limits(1):
+                    return run_numba()
+            impls["numba 1 thread"] = run_numba_one_thread
     name = cell.name
     if name in NAIVE:
         xc, Gc = (np.ascontiguousarray(v.transpose(0, 2, 1)) for v in (x, G))
@@ -550,7 +563,8 @@ def main(argv=None):
             row.update({f"{k}/symrnn": f"{ms[k] / ms['symrnn']:.2f}"
                         for k in ("new arrays", "naive", "torch", "torch LN") if k in ms})
             row.update({f"{k}/numba": f"{ms[k] / ms['numba']:.2f}"
-                        for k in ("symrnn", "naive", "torch", "torch LN")
+                        for k in ("symrnn", "naive", "torch", "torch LN", "numba 1 block",
+                                  "numba 1 thread")
                         if k in ms and "numba" in ms})
             row.update({f"{k}/GEMMs": f"{ms[k] / ms['GEMMs']:.2f}" for k in ("torch", "torch LN")
                         if k in ms})
@@ -577,7 +591,9 @@ LEGEND = """\
 ms per forward + backward (float32), median over rounds. symrnn: the generated module with a
 workspace kept across calls; new arrays: the same module allocating its arrays on every call.
 numba: the --backend numba module (compiled time loops; float32 tanh approximated, see
-symrnn/approx.py), also with a workspace.
+symrnn/approx.py), also with a workspace. numba 1 block: the same with the batch not cut into
+blocks (one time loop, its per-step products on all BLAS threads); numba 1 thread: the same under
+threadpoolctl's limit of one thread (so also one block).
 naive: course-notes NumPy (a matmul per gate per step, dW summed in the loop). torch: nn.LSTM,
 nn.GRU (gru_torch), nn.LSTM(proj_size=P) (lstmp, P = H/2, as every size beyond D and H here;
 gru_d's gaps dt are exponential), a Python-loop nn.Module (lstm_peephole), and for any other

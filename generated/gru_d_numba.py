@@ -63,10 +63,13 @@ In the code a⟨t⟩ is a, a⟨t−1⟩ is a_prev, δ v⟨t⟩ is dv, δₜ₊�
 W_u[a] is W_u_a_dec, and so on.
 """
 
+import contextlib
 import ctypes
 import glob
 import os
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -255,17 +258,21 @@ def _exp_typed(x):
     return approximation
 
 
-def _numpy_gemm():
-    """{dtype: cblas ?gemm} of the OpenBLAS that NumPy itself uses (NumPy's wheels bundle it):
-    every matrix product, in the compiled loops and out of them, runs there, in one thread pool
-    (numba's own np.dot calls SciPy's OpenBLAS: a second pool on the same cores, and slower
-    small-batch kernels here)."""
+def _numpy_blas():
+    """The OpenBLAS that NumPy itself uses (NumPy's wheels bundle it): every matrix product, in
+    the compiled loops and out of them, runs there, in one thread pool (numba's own np.dot calls
+    SciPy's OpenBLAS: a second pool on the same cores, and slower small-batch kernels here)."""
     found = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
                                    "libscipy_openblas64_*"))
     if not found:
         raise ImportError("the numba backend calls the OpenBLAS bundled with NumPy's wheels and "
                           "found none: pip install --force-reinstall numpy (from PyPI)")
-    blas, size = ctypes.CDLL(found[0]), ctypes.c_int64
+    return ctypes.CDLL(found[0])
+
+
+def _numpy_gemm(blas):
+    """{dtype: cblas ?gemm} of the BLAS."""
+    size = ctypes.c_int64
     gemms = {}
     for dtype, real, name in ((np.float32, ctypes.c_float, "scipy_cblas_sgemm64_"),
                               (np.float64, ctypes.c_double, "scipy_cblas_dgemm64_")):
@@ -276,7 +283,56 @@ def _numpy_gemm():
     return gemms
 
 
-_GEMM = _numpy_gemm()
+_BLAS = _numpy_blas()
+_GEMM = _numpy_gemm(_BLAS)
+_blas_threads = _BLAS.scipy_openblas_get_num_threads64_  # as threadpoolctl may have limited them
+_set_blas_threads = _BLAS.scipy_openblas_set_num_threads64_  # for the whole process
+_set_blas_threads.argtypes = [ctypes.c_int]
+
+# The recurrences of different samples are independent: at a large enough batch the time loops
+# run on it cut into blocks, one per BLAS thread, at once, each block in a thread of its own (the
+# kernels release the GIL) with its small per-step products single-threaded, so that the threads
+# never wait for each other inside the loop. The products over many steps at once (the input's,
+# the weights' gradients) are cut by rows among the same threads. Meanwhile the BLAS runs
+# single-threaded: its own idle threads spin for a while after each call and take the cores.
+_MIN_BLOCK = 16  # samples per block at least
+_MIN_WORK = 1024  # sample-steps (T B) at least: below, the threads' start costs more than they save
+_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix=__name__)
+_BLAS_THREADS = threading.Lock()  # the BLAS's thread count is one for the whole process
+
+
+def _blocks(T, B):
+    """The samples of a batch of B cut into blocks (b0, b1), one per BLAS thread (a single one
+    at small B or T B)."""
+    n = max(1, min(_blas_threads(), B // _MIN_BLOCK)) if T * B >= _MIN_WORK else 1
+    edges = [B * i // n for i in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@contextlib.contextmanager
+def _blas_in_blocks(blocks):
+    """The BLAS single-threaded while the batch runs in more than one block."""
+    if len(blocks) == 1:
+        yield
+        return
+    with _BLAS_THREADS:
+        threads = _blas_threads()
+        _set_blas_threads(1)
+        try:
+            yield
+        finally:
+            _set_blas_threads(threads)
+
+
+def _at_once(calls):
+    """function(*arguments) for each (function, arguments) of calls, at once: the first in this
+    thread, the others in the pool's (a kernel for each block of the batch, or a product for
+    each part of its rows)."""
+    others = [_POOL.submit(function, *arguments) for function, arguments in calls[1:]]
+    for function, arguments in calls[:1]:
+        function(*arguments)
+    for other in others:
+        other.result()
 
 
 @_compiled
@@ -299,6 +355,7 @@ def _gemm(gemm, a, b, out, beta):
          real(beta), out.ctypes, n)  # CblasRowMajor
 
 
+
 def _gemm_ready(a):
     """a itself if gemm can read it (rows or columns contiguous), else a contiguous copy."""
     size = a.itemsize
@@ -307,12 +364,15 @@ def _gemm_ready(a):
     return np.ascontiguousarray(a)
 
 
-def _product(a, b, out=None, beta=0):
-    """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS."""
+def _product(a, b, out=None, beta=0, parts=1):
+    """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS; its rows cut into
+    ``parts`` products at once."""
     a, b = _gemm_ready(a), _gemm_ready(b)
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _gemm(_GEMM[a.dtype], a, b, out, beta)
+    edges = [out.shape[0] * i // parts for i in range(parts + 1)]
+    _at_once([(_gemm, (_GEMM[a.dtype], a[r0:r1], b, out[r0:r1], beta))
+              for r0, r1 in zip(edges[:-1], edges[1:], strict=True) if r1 > r0])
     return out
 
 
@@ -440,12 +500,12 @@ def _forward_weights(params, D, H, workspace=None):
 
 
 @_compiled
-def _forward_steps(gemm, t0, steps, D, H, X, bias, fused_Gamma_r_a_dec_T, fused_a_dec_T, param_w_d, param_b_d, dt_seq, a_seq, relu_z_d_seq, gamma_seq, a_dec_seq, Gamma_r_a_dec_seq, A_seq, P_Gamma_r_a_dec, P_a_dec):
-    """Steps t0, ..., t0 + steps - 1 of forward; X holds the input's products for them."""
-    B = a_seq.shape[1]
+def _forward_steps(gemm, t0, steps, b0, b1, D, H, X, bias, fused_Gamma_r_a_dec_T, fused_a_dec_T, param_w_d, param_b_d, dt_seq, a_seq, relu_z_d_seq, gamma_seq, a_dec_seq, Gamma_r_a_dec_seq, A_seq, P_Gamma_r_a_dec, P_a_dec):
+    """Steps t0, ..., t0 + steps - 1 of forward for the samples b0, ..., b1 - 1; X holds the
+    input's products for them."""
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t0, t0 + steps):
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 b_d = param_b_d[j]
                 dt = dt_seq[t, b, 0]
@@ -461,8 +521,8 @@ def _forward_steps(gemm, t0, steps, D, H, X, bias, fused_Gamma_r_a_dec_T, fused_
                 # a_dec⟨t⟩ = a⟨t−1⟩ ⊙ γ⟨t⟩
                 a_dec = a_prev*gamma
                 a_dec_seq[t, b, j] = a_dec
-        _gemm(gemm, a_dec_seq[t], fused_a_dec_T, P_a_dec, 0)
-        for b in range(B):
+        _gemm(gemm, a_dec_seq[t, b0:b1], fused_a_dec_T, P_a_dec[b0:b1], 0)
+        for b in range(b0, b1):
             Gamma_u_row = A_seq[t, b, H:2*H]
             Gamma_r_row = A_seq[t, b, 2*H:]
             for j in range(H):
@@ -477,8 +537,8 @@ def _forward_steps(gemm, t0, steps, D, H, X, bias, fused_Gamma_r_a_dec_T, fused_
                 Gamma_r_row[j] = Gamma_r
                 Gamma_r_a_dec = Gamma_r*a_dec
                 Gamma_r_a_dec_seq[t, b, j] = Gamma_r_a_dec
-        _gemm(gemm, Gamma_r_a_dec_seq[t], fused_Gamma_r_a_dec_T, P_Gamma_r_a_dec, 0)
-        for b in range(B):
+        _gemm(gemm, Gamma_r_a_dec_seq[t, b0:b1], fused_Gamma_r_a_dec_T, P_Gamma_r_a_dec[b0:b1], 0)
+        for b in range(b0, b1):
             c_tilde_row = A_seq[t, b, :H]
             for j in range(H):
                 Gamma_u = A_seq[t, b, H + j]
@@ -512,16 +572,20 @@ def _forward(params, x, state0=None, *, dt, workspace=None, weights=None):
     a_dec_seq = _buffer(workspace, "a_dec_seq", (T, B, H), dtype)
     Gamma_r_a_dec_seq = _buffer(workspace, "Gamma_r_a_dec_seq", (T, B, H), dtype)
     K = _chunk(T, B)  # the input's products are formed K steps at a time
+    blocks = _blocks(T, B)
     X = _buffer(workspace, "X", (K, B, fused_x.shape[0]), dtype)
     P_Gamma_r_a_dec = np.empty((B, H), dtype=dtype)
     P_a_dec = np.empty((B, 2*H), dtype=dtype)
     bias = np.concatenate([params["b_c"], params["b_u"], params["b_r"]])
     dt_seq = dt  # read elementwise at every step
-    for t0 in range(0, T, K):
-        steps = min(K, T - t0)
-        _product(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
-                 out=X[:steps].reshape(-1, fused_x.shape[0]))
-        _forward_steps(_GEMM[dtype], t0, steps, D, H, X, bias, fused_Gamma_r_a_dec_T, fused_a_dec_T, param_w_d, param_b_d, dt_seq, a_seq, relu_z_d_seq, gamma_seq, a_dec_seq, Gamma_r_a_dec_seq, A_seq, P_Gamma_r_a_dec, P_a_dec)
+    with _blas_in_blocks(blocks):
+        for t0 in range(0, T, K):
+            steps = min(K, T - t0)
+            _product(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
+                     out=X[:steps].reshape(-1, fused_x.shape[0]), parts=len(blocks))
+            _at_once([(_forward_steps, (
+                _GEMM[dtype], t0, steps, b0, b1, D, H, X, bias, fused_Gamma_r_a_dec_T, fused_a_dec_T, param_w_d, param_b_d, dt_seq, a_seq, relu_z_d_seq, gamma_seq, a_dec_seq, Gamma_r_a_dec_seq, A_seq, P_Gamma_r_a_dec, P_a_dec))
+                for b0, b1 in blocks])  # each block of the batch at once
 
     cache = {
         "x": x,
@@ -646,13 +710,13 @@ def _forward_lengths(params, x, state0, inputs, lengths, reverse):
 
 
 @_compiled
-def _backward_steps(gemm, t0, t1, D, H, dy_seq, fused_Gamma_r_a_dec, fused_a_dec, param_w_d, param_b_d, grad_w_d, grad_b_d, dt_seq, ddt, a_seq, relu_z_d_seq, gamma_seq, a_dec_seq, Gamma_r_a_dec_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_r_a_dec, Q_a_dec, dGamma_r_a_dec_buf, da_buf, ddt_sum_buf, dz_d_buf):
-    """Steps t1 - 1 down to t0 of backward: dZ_seq[t - t0] receives the pre-activations'
-    gradients; the gradients carried to the step before end in the d*_next_buf arrays."""
-    B = a_seq.shape[1]
+def _backward_steps(gemm, t0, t1, b0, b1, D, H, dy_seq, fused_Gamma_r_a_dec, fused_a_dec, param_w_d, param_b_d, grad_w_d, grad_b_d, dt_seq, ddt, a_seq, relu_z_d_seq, gamma_seq, a_dec_seq, Gamma_r_a_dec_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_r_a_dec, Q_a_dec, dGamma_r_a_dec_buf, da_buf, ddt_sum_buf, dz_d_buf):
+    """Steps t1 - 1 down to t0 of backward for the samples b0, ..., b1 - 1: dZ_seq[t - t0]
+    receives the pre-activations' gradients; the gradients carried to the step before end in the
+    d*_next_buf arrays."""
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t1 - 1, t0 - 1, -1):
-        for b in range(B):
+        for b in range(b0, b1):
             dz_c_row = dZ_seq[t - t0, b, :H]
             dz_u_row = dZ_seq[t - t0, b, H:2*H]
             for j in range(H):
@@ -674,8 +738,8 @@ def _backward_steps(gemm, t0, t1, D, H, dy_seq, fused_Gamma_r_a_dec, fused_a_dec
                 dz_u = Gamma_u*dGamma_u*(-Gamma_u + real(1))
                 dz_u_row[j] = dz_u
                 da_buf[b, j] = da
-        _gemm(gemm, dZ_seq[t - t0, :, :H], fused_Gamma_r_a_dec, Q_Gamma_r_a_dec, 0)
-        for b in range(B):
+        _gemm(gemm, dZ_seq[t - t0, b0:b1, :H], fused_Gamma_r_a_dec, Q_Gamma_r_a_dec[b0:b1], 0)
+        for b in range(b0, b1):
             dz_r_row = dZ_seq[t - t0, b, 2*H:]
             for j in range(H):
                 a_dec = a_dec_seq[t, b, j]
@@ -687,8 +751,8 @@ def _backward_steps(gemm, t0, t1, D, H, dy_seq, fused_Gamma_r_a_dec, fused_a_dec
                 dz_r = Gamma_r*dGamma_r*(-Gamma_r + real(1))
                 dz_r_row[j] = dz_r
                 dGamma_r_a_dec_buf[b, j] = dGamma_r_a_dec
-        _gemm(gemm, dZ_seq[t - t0, :, H:], fused_a_dec, Q_a_dec, 0)
-        for b in range(B):
+        _gemm(gemm, dZ_seq[t - t0, b0:b1, H:], fused_a_dec, Q_a_dec[b0:b1], 0)
+        for b in range(b0, b1):
             for j in range(H):
                 Gamma_r = A_seq[t, b, j + 2*H]
                 Gamma_u = A_seq[t, b, H + j]
@@ -708,7 +772,7 @@ def _backward_steps(gemm, t0, t1, D, H, dy_seq, fused_Gamma_r_a_dec, fused_a_dec
                 da_prev = da_dec*gamma
                 da_prev_buf[b, j] = da_prev
                 dz_d_buf[b, j] = dz_d
-        for b in range(B):
+        for b in range(b0, b1):
             ddt_sum_total = real(0)
             for j in range(H):
                 dz_d = dz_d_buf[b, j]
@@ -718,11 +782,11 @@ def _backward_steps(gemm, t0, t1, D, H, dy_seq, fused_Gamma_r_a_dec, fused_a_dec
                 grad_w_d[j] += dt*dz_d
                 grad_b_d[j] += dz_d
             ddt_sum_buf[b, 0] = ddt_sum_total
-        for b in range(B):
+        for b in range(b0, b1):
             ddt_sum = ddt_sum_buf[b, 0]
             # δ dt⟨t⟩ = Σ_{j=1..H} [δ z_d⟨t⟩ ⊙ w_d]_j
             ddt[t, b, 0] = ddt_sum
-        da_next_buf[:, :] = da_prev_buf
+        da_next_buf[b0:b1] = da_prev_buf[b0:b1]
 
 
 def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None):
@@ -743,10 +807,11 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     dy_seq = np.zeros((T, B, H), dtype=dtype) if dy is None else np.ascontiguousarray(
         _check(dy, "dy", (T, B, H), dtype))
     dstate_T = _states(dstate_T, "dstate_T", B, {"a": H}, dtype)
+    blocks = _blocks(T, B)
     param_w_d = np.ascontiguousarray(params["w_d"])
-    grad_w_d = np.zeros(H, dtype=dtype)
+    grad_w_d = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_b_d = np.ascontiguousarray(params["b_d"])
-    grad_b_d = np.zeros(H, dtype=dtype)
+    grad_b_d = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     fused_x, fused_Gamma_r_a_dec, fused_a_dec = (
         _fused(params, D, H, workspace) if weights is None else weights)
     da_next_buf = np.array(dstate_T["a"], order="C")  # from step t+1, then to t-1
@@ -768,20 +833,23 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     dt_seq = dt  # read elementwise at every step
     K = _chunk(T, B)
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 3*H), dtype)  # their gradients
-    for t1 in range(T, 0, -K):
-        t0 = max(t1 - K, 0)
-        _backward_steps(_GEMM[dtype], t0, t1, D, H, dy_seq, fused_Gamma_r_a_dec, fused_a_dec, param_w_d, param_b_d, grad_w_d, grad_b_d, dt_seq, ddt, a_seq, relu_z_d_seq, gamma_seq, a_dec_seq, Gamma_r_a_dec_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_r_a_dec, Q_a_dec, dGamma_r_a_dec_buf, da_buf, ddt_sum_buf, dz_d_buf)
-        dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 3*H)
-        _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
-                 out=dfused_x, beta=1)
-        _product(dZ_chunk[:, :H].T, Gamma_r_a_dec_seq[t0:t1].reshape(-1, Gamma_r_a_dec_seq.shape[-1]),
-                 out=dfused_Gamma_r_a_dec, beta=1)
-        _product(dZ_chunk[:, H:].T, a_dec_seq[t0:t1].reshape(-1, a_dec_seq.shape[-1]),
-                 out=dfused_a_dec, beta=1)
-        db += dZ_chunk.sum(axis=0)
-        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
-        _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
-                 beta=0)
+    with _blas_in_blocks(blocks):
+        for t1 in range(T, 0, -K):
+            t0 = max(t1 - K, 0)
+            _at_once([(_backward_steps, (
+                _GEMM[dtype], t0, t1, b0, b1, D, H, dy_seq, fused_Gamma_r_a_dec, fused_a_dec, param_w_d, param_b_d, grad_w_d[k], grad_b_d[k], dt_seq, ddt, a_seq, relu_z_d_seq, gamma_seq, a_dec_seq, Gamma_r_a_dec_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_r_a_dec, Q_a_dec, dGamma_r_a_dec_buf, da_buf, ddt_sum_buf, dz_d_buf))
+                for k, (b0, b1) in enumerate(blocks)])  # each block of the batch at once
+            dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 3*H)
+            _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
+                     out=dfused_x, beta=1, parts=len(blocks))
+            _product(dZ_chunk[:, :H].T, Gamma_r_a_dec_seq[t0:t1].reshape(-1, Gamma_r_a_dec_seq.shape[-1]),
+                     out=dfused_Gamma_r_a_dec, beta=1, parts=len(blocks))
+            _product(dZ_chunk[:, H:].T, a_dec_seq[t0:t1].reshape(-1, a_dec_seq.shape[-1]),
+                     out=dfused_a_dec, beta=1, parts=len(blocks))
+            db += dZ_chunk.sum(axis=0)
+            # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
+            _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
+                     beta=0, parts=len(blocks))
     dW_c = np.empty_like(params["W_c"])
     dW_u = np.empty_like(params["W_u"])
     dW_r = np.empty_like(params["W_r"])
@@ -794,8 +862,8 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     db_c = db[:H]
     db_u = db[H:2*H]
     db_r = db[2*H:]
-    dw_d = grad_w_d
-    db_d = grad_b_d
+    dw_d = grad_w_d.sum(axis=0)
+    db_d = grad_b_d.sum(axis=0)
     grads = {
         "w_d": dw_d,
         "b_d": db_d,

@@ -49,10 +49,13 @@ In the code a⟨t⟩ is a, a⟨t−1⟩ is a_prev, δ v⟨t⟩ is dv, δₜ₊�
 W_u[a] is W_u_a_prev, and so on.
 """
 
+import contextlib
 import ctypes
 import glob
 import os
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -156,17 +159,21 @@ def _tanh_typed(x):
     return approximation
 
 
-def _numpy_gemm():
-    """{dtype: cblas ?gemm} of the OpenBLAS that NumPy itself uses (NumPy's wheels bundle it):
-    every matrix product, in the compiled loops and out of them, runs there, in one thread pool
-    (numba's own np.dot calls SciPy's OpenBLAS: a second pool on the same cores, and slower
-    small-batch kernels here)."""
+def _numpy_blas():
+    """The OpenBLAS that NumPy itself uses (NumPy's wheels bundle it): every matrix product, in
+    the compiled loops and out of them, runs there, in one thread pool (numba's own np.dot calls
+    SciPy's OpenBLAS: a second pool on the same cores, and slower small-batch kernels here)."""
     found = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
                                    "libscipy_openblas64_*"))
     if not found:
         raise ImportError("the numba backend calls the OpenBLAS bundled with NumPy's wheels and "
                           "found none: pip install --force-reinstall numpy (from PyPI)")
-    blas, size = ctypes.CDLL(found[0]), ctypes.c_int64
+    return ctypes.CDLL(found[0])
+
+
+def _numpy_gemm(blas):
+    """{dtype: cblas ?gemm} of the BLAS."""
+    size = ctypes.c_int64
     gemms = {}
     for dtype, real, name in ((np.float32, ctypes.c_float, "scipy_cblas_sgemm64_"),
                               (np.float64, ctypes.c_double, "scipy_cblas_dgemm64_")):
@@ -177,7 +184,56 @@ def _numpy_gemm():
     return gemms
 
 
-_GEMM = _numpy_gemm()
+_BLAS = _numpy_blas()
+_GEMM = _numpy_gemm(_BLAS)
+_blas_threads = _BLAS.scipy_openblas_get_num_threads64_  # as threadpoolctl may have limited them
+_set_blas_threads = _BLAS.scipy_openblas_set_num_threads64_  # for the whole process
+_set_blas_threads.argtypes = [ctypes.c_int]
+
+# The recurrences of different samples are independent: at a large enough batch the time loops
+# run on it cut into blocks, one per BLAS thread, at once, each block in a thread of its own (the
+# kernels release the GIL) with its small per-step products single-threaded, so that the threads
+# never wait for each other inside the loop. The products over many steps at once (the input's,
+# the weights' gradients) are cut by rows among the same threads. Meanwhile the BLAS runs
+# single-threaded: its own idle threads spin for a while after each call and take the cores.
+_MIN_BLOCK = 16  # samples per block at least
+_MIN_WORK = 1024  # sample-steps (T B) at least: below, the threads' start costs more than they save
+_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix=__name__)
+_BLAS_THREADS = threading.Lock()  # the BLAS's thread count is one for the whole process
+
+
+def _blocks(T, B):
+    """The samples of a batch of B cut into blocks (b0, b1), one per BLAS thread (a single one
+    at small B or T B)."""
+    n = max(1, min(_blas_threads(), B // _MIN_BLOCK)) if T * B >= _MIN_WORK else 1
+    edges = [B * i // n for i in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@contextlib.contextmanager
+def _blas_in_blocks(blocks):
+    """The BLAS single-threaded while the batch runs in more than one block."""
+    if len(blocks) == 1:
+        yield
+        return
+    with _BLAS_THREADS:
+        threads = _blas_threads()
+        _set_blas_threads(1)
+        try:
+            yield
+        finally:
+            _set_blas_threads(threads)
+
+
+def _at_once(calls):
+    """function(*arguments) for each (function, arguments) of calls, at once: the first in this
+    thread, the others in the pool's (a kernel for each block of the batch, or a product for
+    each part of its rows)."""
+    others = [_POOL.submit(function, *arguments) for function, arguments in calls[1:]]
+    for function, arguments in calls[:1]:
+        function(*arguments)
+    for other in others:
+        other.result()
 
 
 @_compiled
@@ -200,6 +256,7 @@ def _gemm(gemm, a, b, out, beta):
          real(beta), out.ctypes, n)  # CblasRowMajor
 
 
+
 def _gemm_ready(a):
     """a itself if gemm can read it (rows or columns contiguous), else a contiguous copy."""
     size = a.itemsize
@@ -208,12 +265,15 @@ def _gemm_ready(a):
     return np.ascontiguousarray(a)
 
 
-def _product(a, b, out=None, beta=0):
-    """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS."""
+def _product(a, b, out=None, beta=0, parts=1):
+    """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS; its rows cut into
+    ``parts`` products at once."""
     a, b = _gemm_ready(a), _gemm_ready(b)
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _gemm(_GEMM[a.dtype], a, b, out, beta)
+    edges = [out.shape[0] * i // parts for i in range(parts + 1)]
+    _at_once([(_gemm, (_GEMM[a.dtype], a[r0:r1], b, out[r0:r1], beta))
+              for r0, r1 in zip(edges[:-1], edges[1:], strict=True) if r1 > r0])
     return out
 
 
@@ -337,13 +397,14 @@ def _forward_weights(params, D, H, workspace=None):
 
 
 @_compiled
-def _forward_steps(gemm, t0, steps, X, bias, fused_Gamma_r_a_prev_T, fused_a_prev_T, a_seq, Gamma_r_a_prev_seq, A_seq, P_Gamma_r_a_prev, P_a_prev):
-    """Steps t0, ..., t0 + steps - 1 of forward; X holds the input's products for them."""
-    B, H = a_seq.shape[1], a_seq.shape[2]
+def _forward_steps(gemm, t0, steps, b0, b1, X, bias, fused_Gamma_r_a_prev_T, fused_a_prev_T, a_seq, Gamma_r_a_prev_seq, A_seq, P_Gamma_r_a_prev, P_a_prev):
+    """Steps t0, ..., t0 + steps - 1 of forward for the samples b0, ..., b1 - 1; X holds the
+    input's products for them."""
+    H = a_seq.shape[2]
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t0, t0 + steps):
-        _gemm(gemm, a_seq[t], fused_a_prev_T, P_a_prev, 0)
-        for b in range(B):
+        _gemm(gemm, a_seq[t, b0:b1], fused_a_prev_T, P_a_prev[b0:b1], 0)
+        for b in range(b0, b1):
             Gamma_u_row = A_seq[t, b, H:2*H]
             Gamma_r_row = A_seq[t, b, 2*H:]
             for j in range(H):
@@ -358,8 +419,8 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_Gamma_r_a_prev_T, fused_a_pre
                 Gamma_r_row[j] = Gamma_r
                 Gamma_r_a_prev = Gamma_r*a_prev
                 Gamma_r_a_prev_seq[t, b, j] = Gamma_r_a_prev
-        _gemm(gemm, Gamma_r_a_prev_seq[t], fused_Gamma_r_a_prev_T, P_Gamma_r_a_prev, 0)
-        for b in range(B):
+        _gemm(gemm, Gamma_r_a_prev_seq[t, b0:b1], fused_Gamma_r_a_prev_T, P_Gamma_r_a_prev[b0:b1], 0)
+        for b in range(b0, b1):
             c_tilde_row = A_seq[t, b, :H]
             for j in range(H):
                 Gamma_u = A_seq[t, b, H + j]
@@ -387,15 +448,19 @@ def _forward(params, x, state0=None, *, workspace=None, weights=None):
     a_seq[0] = state0["a"]
     Gamma_r_a_prev_seq = _buffer(workspace, "Gamma_r_a_prev_seq", (T, B, H), dtype)
     K = _chunk(T, B)  # the input's products are formed K steps at a time
+    blocks = _blocks(T, B)
     X = _buffer(workspace, "X", (K, B, fused_x.shape[0]), dtype)
     P_Gamma_r_a_prev = np.empty((B, H), dtype=dtype)
     P_a_prev = np.empty((B, 2*H), dtype=dtype)
     bias = np.concatenate([params["b_c"], params["b_u"], params["b_r"]])
-    for t0 in range(0, T, K):
-        steps = min(K, T - t0)
-        _product(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
-                 out=X[:steps].reshape(-1, fused_x.shape[0]))
-        _forward_steps(_GEMM[dtype], t0, steps, X, bias, fused_Gamma_r_a_prev_T, fused_a_prev_T, a_seq, Gamma_r_a_prev_seq, A_seq, P_Gamma_r_a_prev, P_a_prev)
+    with _blas_in_blocks(blocks):
+        for t0 in range(0, T, K):
+            steps = min(K, T - t0)
+            _product(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
+                     out=X[:steps].reshape(-1, fused_x.shape[0]), parts=len(blocks))
+            _at_once([(_forward_steps, (
+                _GEMM[dtype], t0, steps, b0, b1, X, bias, fused_Gamma_r_a_prev_T, fused_a_prev_T, a_seq, Gamma_r_a_prev_seq, A_seq, P_Gamma_r_a_prev, P_a_prev))
+                for b0, b1 in blocks])  # each block of the batch at once
 
     cache = {
         "x": x,
@@ -514,13 +579,14 @@ def _forward_lengths(params, x, state0, inputs, lengths, reverse):
 
 
 @_compiled
-def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_seq, Gamma_r_a_prev_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_r_a_prev, Q_a_prev, dGamma_r_a_prev_buf, da_buf):
-    """Steps t1 - 1 down to t0 of backward: dZ_seq[t - t0] receives the pre-activations'
-    gradients; the gradients carried to the step before end in the d*_next_buf arrays."""
-    B, H = a_seq.shape[1], a_seq.shape[2]
+def _backward_steps(gemm, t0, t1, b0, b1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_seq, Gamma_r_a_prev_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_r_a_prev, Q_a_prev, dGamma_r_a_prev_buf, da_buf):
+    """Steps t1 - 1 down to t0 of backward for the samples b0, ..., b1 - 1: dZ_seq[t - t0]
+    receives the pre-activations' gradients; the gradients carried to the step before end in the
+    d*_next_buf arrays."""
+    H = a_seq.shape[2]
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t1 - 1, t0 - 1, -1):
-        for b in range(B):
+        for b in range(b0, b1):
             dz_c_row = dZ_seq[t - t0, b, :H]
             dz_u_row = dZ_seq[t - t0, b, H:2*H]
             for j in range(H):
@@ -542,8 +608,8 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_
                 dz_u = Gamma_u*dGamma_u*(-Gamma_u + real(1))
                 dz_u_row[j] = dz_u
                 da_buf[b, j] = da
-        _gemm(gemm, dZ_seq[t - t0, :, :H], fused_Gamma_r_a_prev, Q_Gamma_r_a_prev, 0)
-        for b in range(B):
+        _gemm(gemm, dZ_seq[t - t0, b0:b1, :H], fused_Gamma_r_a_prev, Q_Gamma_r_a_prev[b0:b1], 0)
+        for b in range(b0, b1):
             dz_r_row = dZ_seq[t - t0, b, 2*H:]
             for j in range(H):
                 a_prev = a_seq[t, b, j]
@@ -555,8 +621,8 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_
                 dz_r = Gamma_r*dGamma_r*(-Gamma_r + real(1))
                 dz_r_row[j] = dz_r
                 dGamma_r_a_prev_buf[b, j] = dGamma_r_a_prev
-        _gemm(gemm, dZ_seq[t - t0, :, H:], fused_a_prev, Q_a_prev, 0)
-        for b in range(B):
+        _gemm(gemm, dZ_seq[t - t0, b0:b1, H:], fused_a_prev, Q_a_prev[b0:b1], 0)
+        for b in range(b0, b1):
             for j in range(H):
                 Gamma_r = A_seq[t, b, j + 2*H]
                 Gamma_u = A_seq[t, b, H + j]
@@ -565,7 +631,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_
                 # δₜ a⟨t−1⟩ = δ a⟨t⟩ ⊙ (1 - Γ_u⟨t⟩) + W_r[a]ᵀ δ z_r⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩ + Γ_r⟨t⟩ ⊙ (W_c[a]ᵀ δ z_c⟨t⟩)
                 da_prev = Gamma_r*dGamma_r_a_prev + da*(-Gamma_u + real(1)) + Q_a_prev[b, j]
                 da_prev_buf[b, j] = da_prev
-        da_next_buf[:, :] = da_prev_buf
+        da_next_buf[b0:b1] = da_prev_buf[b0:b1]
 
 
 def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None):
@@ -582,6 +648,7 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     dy_seq = np.zeros((T, B, H), dtype=dtype) if dy is None else np.ascontiguousarray(
         _check(dy, "dy", (T, B, H), dtype))
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
+    blocks = _blocks(T, B)
     fused_x, fused_Gamma_r_a_prev, fused_a_prev = (
         _fused(params, D, H, workspace) if weights is None else weights)
     da_next_buf = np.array(dstate_T["a"], order="C")  # from step t+1, then to t-1
@@ -599,20 +666,23 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     dx = np.empty(x.shape, dtype=dtype)  # C order: products write into its rows
     K = _chunk(T, B)
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 3*H), dtype)  # their gradients
-    for t1 in range(T, 0, -K):
-        t0 = max(t1 - K, 0)
-        _backward_steps(_GEMM[dtype], t0, t1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_seq, Gamma_r_a_prev_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_r_a_prev, Q_a_prev, dGamma_r_a_prev_buf, da_buf)
-        dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 3*H)
-        _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
-                 out=dfused_x, beta=1)
-        _product(dZ_chunk[:, :H].T, Gamma_r_a_prev_seq[t0:t1].reshape(-1, Gamma_r_a_prev_seq.shape[-1]),
-                 out=dfused_Gamma_r_a_prev, beta=1)
-        _product(dZ_chunk[:, H:].T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
-                 out=dfused_a_prev, beta=1)
-        db += dZ_chunk.sum(axis=0)
-        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
-        _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
-                 beta=0)
+    with _blas_in_blocks(blocks):
+        for t1 in range(T, 0, -K):
+            t0 = max(t1 - K, 0)
+            _at_once([(_backward_steps, (
+                _GEMM[dtype], t0, t1, b0, b1, dy_seq, fused_Gamma_r_a_prev, fused_a_prev, a_seq, Gamma_r_a_prev_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, Q_Gamma_r_a_prev, Q_a_prev, dGamma_r_a_prev_buf, da_buf))
+                for k, (b0, b1) in enumerate(blocks)])  # each block of the batch at once
+            dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 3*H)
+            _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
+                     out=dfused_x, beta=1, parts=len(blocks))
+            _product(dZ_chunk[:, :H].T, Gamma_r_a_prev_seq[t0:t1].reshape(-1, Gamma_r_a_prev_seq.shape[-1]),
+                     out=dfused_Gamma_r_a_prev, beta=1, parts=len(blocks))
+            _product(dZ_chunk[:, H:].T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
+                     out=dfused_a_prev, beta=1, parts=len(blocks))
+            db += dZ_chunk.sum(axis=0)
+            # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_r[x]ᵀ δ z_r⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
+            _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
+                     beta=0, parts=len(blocks))
     dW_c = np.empty_like(params["W_c"])
     dW_u = np.empty_like(params["W_u"])
     dW_r = np.empty_like(params["W_r"])

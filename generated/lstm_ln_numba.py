@@ -106,10 +106,13 @@ In the code a⟨t⟩ is a, a⟨t−1⟩ is a_prev, δ v⟨t⟩ is dv, δₜ₊�
 W_f[a] is W_f_a_prev, and so on.
 """
 
+import contextlib
 import ctypes
 import glob
 import os
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -241,17 +244,21 @@ def _tanh_typed(x):
     return approximation
 
 
-def _numpy_gemm():
-    """{dtype: cblas ?gemm} of the OpenBLAS that NumPy itself uses (NumPy's wheels bundle it):
-    every matrix product, in the compiled loops and out of them, runs there, in one thread pool
-    (numba's own np.dot calls SciPy's OpenBLAS: a second pool on the same cores, and slower
-    small-batch kernels here)."""
+def _numpy_blas():
+    """The OpenBLAS that NumPy itself uses (NumPy's wheels bundle it): every matrix product, in
+    the compiled loops and out of them, runs there, in one thread pool (numba's own np.dot calls
+    SciPy's OpenBLAS: a second pool on the same cores, and slower small-batch kernels here)."""
     found = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
                                    "libscipy_openblas64_*"))
     if not found:
         raise ImportError("the numba backend calls the OpenBLAS bundled with NumPy's wheels and "
                           "found none: pip install --force-reinstall numpy (from PyPI)")
-    blas, size = ctypes.CDLL(found[0]), ctypes.c_int64
+    return ctypes.CDLL(found[0])
+
+
+def _numpy_gemm(blas):
+    """{dtype: cblas ?gemm} of the BLAS."""
+    size = ctypes.c_int64
     gemms = {}
     for dtype, real, name in ((np.float32, ctypes.c_float, "scipy_cblas_sgemm64_"),
                               (np.float64, ctypes.c_double, "scipy_cblas_dgemm64_")):
@@ -262,7 +269,56 @@ def _numpy_gemm():
     return gemms
 
 
-_GEMM = _numpy_gemm()
+_BLAS = _numpy_blas()
+_GEMM = _numpy_gemm(_BLAS)
+_blas_threads = _BLAS.scipy_openblas_get_num_threads64_  # as threadpoolctl may have limited them
+_set_blas_threads = _BLAS.scipy_openblas_set_num_threads64_  # for the whole process
+_set_blas_threads.argtypes = [ctypes.c_int]
+
+# The recurrences of different samples are independent: at a large enough batch the time loops
+# run on it cut into blocks, one per BLAS thread, at once, each block in a thread of its own (the
+# kernels release the GIL) with its small per-step products single-threaded, so that the threads
+# never wait for each other inside the loop. The products over many steps at once (the input's,
+# the weights' gradients) are cut by rows among the same threads. Meanwhile the BLAS runs
+# single-threaded: its own idle threads spin for a while after each call and take the cores.
+_MIN_BLOCK = 16  # samples per block at least
+_MIN_WORK = 1024  # sample-steps (T B) at least: below, the threads' start costs more than they save
+_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix=__name__)
+_BLAS_THREADS = threading.Lock()  # the BLAS's thread count is one for the whole process
+
+
+def _blocks(T, B):
+    """The samples of a batch of B cut into blocks (b0, b1), one per BLAS thread (a single one
+    at small B or T B)."""
+    n = max(1, min(_blas_threads(), B // _MIN_BLOCK)) if T * B >= _MIN_WORK else 1
+    edges = [B * i // n for i in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@contextlib.contextmanager
+def _blas_in_blocks(blocks):
+    """The BLAS single-threaded while the batch runs in more than one block."""
+    if len(blocks) == 1:
+        yield
+        return
+    with _BLAS_THREADS:
+        threads = _blas_threads()
+        _set_blas_threads(1)
+        try:
+            yield
+        finally:
+            _set_blas_threads(threads)
+
+
+def _at_once(calls):
+    """function(*arguments) for each (function, arguments) of calls, at once: the first in this
+    thread, the others in the pool's (a kernel for each block of the batch, or a product for
+    each part of its rows)."""
+    others = [_POOL.submit(function, *arguments) for function, arguments in calls[1:]]
+    for function, arguments in calls[:1]:
+        function(*arguments)
+    for other in others:
+        other.result()
 
 
 @_compiled
@@ -285,6 +341,7 @@ def _gemm(gemm, a, b, out, beta):
          real(beta), out.ctypes, n)  # CblasRowMajor
 
 
+
 def _gemm_ready(a):
     """a itself if gemm can read it (rows or columns contiguous), else a contiguous copy."""
     size = a.itemsize
@@ -293,12 +350,15 @@ def _gemm_ready(a):
     return np.ascontiguousarray(a)
 
 
-def _product(a, b, out=None, beta=0):
-    """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS."""
+def _product(a, b, out=None, beta=0, parts=1):
+    """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS; its rows cut into
+    ``parts`` products at once."""
     a, b = _gemm_ready(a), _gemm_ready(b)
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _gemm(_GEMM[a.dtype], a, b, out, beta)
+    edges = [out.shape[0] * i // parts for i in range(parts + 1)]
+    _at_once([(_gemm, (_GEMM[a.dtype], a[r0:r1], b, out[r0:r1], beta))
+              for r0, r1 in zip(edges[:-1], edges[1:], strict=True) if r1 > r0])
     return out
 
 
@@ -416,13 +476,14 @@ def _forward_weights(params, D, H, workspace=None):
 
 
 @_compiled
-def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, P_a_prev, mean_sigma_c_in_buf, mean_sigma_f_in_buf, mean_sigma_o_in_buf, mean_sigma_u_in_buf, mean_sigma_z_c_in_buf):
-    """Steps t0, ..., t0 + steps - 1 of forward; X holds the input's products for them."""
-    B, H = a_seq.shape[1], a_seq.shape[2]
+def _forward_steps(gemm, t0, steps, b0, b1, X, fused_a_prev_T, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, P_a_prev, mean_sigma_c_in_buf, mean_sigma_f_in_buf, mean_sigma_o_in_buf, mean_sigma_u_in_buf, mean_sigma_z_c_in_buf):
+    """Steps t0, ..., t0 + steps - 1 of forward for the samples b0, ..., b1 - 1; X holds the
+    input's products for them."""
+    H = a_seq.shape[2]
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t0, t0 + steps):
-        _gemm(gemm, a_seq[t], fused_a_prev_T, P_a_prev, 0)
-        for b in range(B):
+        _gemm(gemm, a_seq[t, b0:b1], fused_a_prev_T, P_a_prev[b0:b1], 0)
+        for b in range(b0, b1):
             z_f_row = Z_seq[t, b, :H]
             z_u_row = Z_seq[t, b, H:2*H]
             z_c_row = Z_seq[t, b, 2*H:3*H]
@@ -456,7 +517,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
             mu_u_seq[t, b, 0] = mu_u_total / real(H)
             mu_z_c_seq[t, b, 0] = mu_z_c_total / real(H)
             mu_o_seq[t, b, 0] = mu_o_total / real(H)
-        for b in range(B):
+        for b in range(b0, b1):
             mean_sigma_f_in_total = real(0)
             for j in range(H):
                 mu_f = mu_f_seq[t, b, 0]
@@ -464,7 +525,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 sigma_f_in = (-mu_f + z_f)*(-mu_f + z_f)
                 mean_sigma_f_in_total += sigma_f_in
             mean_sigma_f_in_buf[b, 0] = mean_sigma_f_in_total / real(H)
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 mean_sigma_f_in = mean_sigma_f_in_buf[b, 0]
                 mu_f = mu_f_seq[t, b, 0]
@@ -481,7 +542,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 # Γ_f⟨t⟩ = σ(b_f + g_f ⊙ ẑ_f⟨t⟩)
                 Gamma_f = real(1/2)*_tanh(real(1/2)*z_Gamma_f) + real(1/2)
                 Gamma_f_seq[t, b, j] = Gamma_f
-        for b in range(B):
+        for b in range(b0, b1):
             mean_sigma_u_in_total = real(0)
             for j in range(H):
                 mu_u = mu_u_seq[t, b, 0]
@@ -489,7 +550,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 sigma_u_in = (-mu_u + z_u)*(-mu_u + z_u)
                 mean_sigma_u_in_total += sigma_u_in
             mean_sigma_u_in_buf[b, 0] = mean_sigma_u_in_total / real(H)
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 mean_sigma_u_in = mean_sigma_u_in_buf[b, 0]
                 mu_u = mu_u_seq[t, b, 0]
@@ -506,7 +567,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 # Γ_u⟨t⟩ = σ(b_u + g_u ⊙ ẑ_u⟨t⟩)
                 Gamma_u = real(1/2)*_tanh(real(1/2)*z_Gamma_u) + real(1/2)
                 Gamma_u_seq[t, b, j] = Gamma_u
-        for b in range(B):
+        for b in range(b0, b1):
             mean_sigma_z_c_in_total = real(0)
             for j in range(H):
                 mu_z_c = mu_z_c_seq[t, b, 0]
@@ -514,7 +575,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 sigma_z_c_in = (-mu_z_c + z_c)*(-mu_z_c + z_c)
                 mean_sigma_z_c_in_total += sigma_z_c_in
             mean_sigma_z_c_in_buf[b, 0] = mean_sigma_z_c_in_total / real(H)
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 mean_sigma_z_c_in = mean_sigma_z_c_in_buf[b, 0]
                 mu_z_c = mu_z_c_seq[t, b, 0]
@@ -531,7 +592,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 # c̃⟨t⟩ = tanh(b_c + g_c ⊙ ẑ_z_c⟨t⟩)
                 c_tilde = _tanh(z_c_tilde)
                 c_tilde_seq[t, b, j] = c_tilde
-        for b in range(B):
+        for b in range(b0, b1):
             mu_c_total = real(0)
             for j in range(H):
                 Gamma_f = Gamma_f_seq[t, b, j]
@@ -544,7 +605,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 # μ_c⟨t⟩ = (1/H) Σ_j [c⟨t⟩]_j
                 mu_c_total += c
             mu_c_seq[t, b, 0] = mu_c_total / real(H)
-        for b in range(B):
+        for b in range(b0, b1):
             mean_sigma_o_in_total = real(0)
             for j in range(H):
                 mu_o = mu_o_seq[t, b, 0]
@@ -552,7 +613,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 sigma_o_in = (-mu_o + z_o)*(-mu_o + z_o)
                 mean_sigma_o_in_total += sigma_o_in
             mean_sigma_o_in_buf[b, 0] = mean_sigma_o_in_total / real(H)
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 mean_sigma_o_in = mean_sigma_o_in_buf[b, 0]
                 mu_o = mu_o_seq[t, b, 0]
@@ -569,7 +630,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 # Γ_o⟨t⟩ = σ(b_o + g_o ⊙ ẑ_o⟨t⟩)
                 Gamma_o = real(1/2)*_tanh(real(1/2)*z_Gamma_o) + real(1/2)
                 Gamma_o_seq[t, b, j] = Gamma_o
-        for b in range(B):
+        for b in range(b0, b1):
             mean_sigma_c_in_total = real(0)
             for j in range(H):
                 c = c_seq[t + 1, b, j]
@@ -577,7 +638,7 @@ def _forward_steps(gemm, t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, par
                 sigma_c_in = (c - mu_c)*(c - mu_c)
                 mean_sigma_c_in_total += sigma_c_in
             mean_sigma_c_in_buf[b, 0] = mean_sigma_c_in_total / real(H)
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 mean_sigma_c_in = mean_sigma_c_in_buf[b, 0]
                 c = c_seq[t + 1, b, j]
@@ -644,6 +705,7 @@ def _forward(params, x, state0=None, *, workspace=None, weights=None):
     tanh_a_seq = _buffer(workspace, "tanh_a_seq", (T, B, H), dtype)
     Z_seq = _buffer(workspace, "Z_seq", (T, B, 4*H), dtype)  # the pre-activations
     K = _chunk(T, B)  # the input's products are formed K steps at a time
+    blocks = _blocks(T, B)
     X = _buffer(workspace, "X", (K, B, fused_x.shape[0]), dtype)
     P_a_prev = np.empty((B, 4*H), dtype=dtype)
     mean_sigma_c_in_buf = np.empty((B, 1), dtype=dtype)
@@ -651,11 +713,14 @@ def _forward(params, x, state0=None, *, workspace=None, weights=None):
     mean_sigma_o_in_buf = np.empty((B, 1), dtype=dtype)
     mean_sigma_u_in_buf = np.empty((B, 1), dtype=dtype)
     mean_sigma_z_c_in_buf = np.empty((B, 1), dtype=dtype)
-    for t0 in range(0, T, K):
-        steps = min(K, T - t0)
-        _product(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
-                 out=X[:steps].reshape(-1, fused_x.shape[0]))
-        _forward_steps(_GEMM[dtype], t0, steps, X, fused_a_prev_T, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, P_a_prev, mean_sigma_c_in_buf, mean_sigma_f_in_buf, mean_sigma_o_in_buf, mean_sigma_u_in_buf, mean_sigma_z_c_in_buf)
+    with _blas_in_blocks(blocks):
+        for t0 in range(0, T, K):
+            steps = min(K, T - t0)
+            _product(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
+                     out=X[:steps].reshape(-1, fused_x.shape[0]), parts=len(blocks))
+            _at_once([(_forward_steps, (
+                _GEMM[dtype], t0, steps, b0, b1, X, fused_a_prev_T, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, P_a_prev, mean_sigma_c_in_buf, mean_sigma_f_in_buf, mean_sigma_o_in_buf, mean_sigma_u_in_buf, mean_sigma_z_c_in_buf))
+                for b0, b1 in blocks])  # each block of the batch at once
 
     cache = {
         "x": x,
@@ -795,13 +860,14 @@ def _forward_lengths(params, x, state0, inputs, lengths, reverse):
 
 
 @_compiled
-def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, grad_g_f, grad_b_f, grad_g_u, grad_b_u, grad_g_c, grad_b_c, grad_g_o, grad_b_o, grad_g_s, grad_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dGamma_u_buf, da_buf, dc_buf, dc_hat_buf, dmu_c_buf, dmu_c_sum_buf, dmu_f_sum_buf, dmu_o_sum_buf, dmu_u_sum_buf, dmu_z_c_sum_buf, dsigma_c_in_buf, dsigma_c_sum_buf, dsigma_f_in_buf, dsigma_f_sum_buf, dsigma_o_in_buf, dsigma_o_sum_buf, dsigma_u_in_buf, dsigma_u_sum_buf, dsigma_z_c_in_buf, dsigma_z_c_sum_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf, dz_c_tilde_buf, dz_tanh_a_buf, dzhat_f_buf, dzhat_o_buf, dzhat_u_buf, dzhat_z_c_buf):
-    """Steps t1 - 1 down to t0 of backward: dZ_seq[t - t0] receives the pre-activations'
-    gradients; the gradients carried to the step before end in the d*_next_buf arrays."""
-    B, H = a_seq.shape[1], a_seq.shape[2]
+def _backward_steps(gemm, t0, t1, b0, b1, dy_seq, fused_a_prev, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, grad_g_f, grad_b_f, grad_g_u, grad_b_u, grad_g_c, grad_b_c, grad_g_o, grad_b_o, grad_g_s, grad_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dGamma_u_buf, da_buf, dc_buf, dc_hat_buf, dmu_c_buf, dmu_c_sum_buf, dmu_f_sum_buf, dmu_o_sum_buf, dmu_u_sum_buf, dmu_z_c_sum_buf, dsigma_c_in_buf, dsigma_c_sum_buf, dsigma_f_in_buf, dsigma_f_sum_buf, dsigma_o_in_buf, dsigma_o_sum_buf, dsigma_u_in_buf, dsigma_u_sum_buf, dsigma_z_c_in_buf, dsigma_z_c_sum_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf, dz_c_tilde_buf, dz_tanh_a_buf, dzhat_f_buf, dzhat_o_buf, dzhat_u_buf, dzhat_z_c_buf):
+    """Steps t1 - 1 down to t0 of backward for the samples b0, ..., b1 - 1: dZ_seq[t - t0]
+    receives the pre-activations' gradients; the gradients carried to the step before end in the
+    d*_next_buf arrays."""
+    H = a_seq.shape[2]
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t1 - 1, t0 - 1, -1):
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 da_next = da_next_buf[b, j]
                 dy = dy_seq[t, b, j]
@@ -818,7 +884,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dc_hat_buf[b, j] = dc_hat
                 da_buf[b, j] = da
                 dz_tanh_a_buf[b, j] = dz_tanh_a
-        for b in range(B):
+        for b in range(b0, b1):
             dsigma_c_sum_total = real(0)
             dmu_c_sum_total = real(0)
             for j in range(H):
@@ -837,7 +903,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dz_Gamma_o_buf[b, j] = dz_Gamma_o
             dsigma_c_sum_buf[b, 0] = dsigma_c_sum_total
             dmu_c_sum_buf[b, 0] = dmu_c_sum_total
-        for b in range(B):
+        for b in range(b0, b1):
             dsigma_o_sum_total = real(0)
             dmu_o_sum_total = real(0)
             for j in range(H):
@@ -854,7 +920,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dzhat_o_buf[b, j] = dzhat_o
             dsigma_o_sum_buf[b, 0] = dsigma_o_sum_total
             dmu_o_sum_buf[b, 0] = dmu_o_sum_total
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 dz_Gamma_o = dz_Gamma_o_buf[b, j]
                 c_hat = c_hat_seq[t, b, j]
@@ -862,7 +928,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 grad_b_o[j] += dz_Gamma_o
                 grad_g_s[j] += c_hat*dz_tanh_a
                 grad_b_s[j] += dz_tanh_a
-        for b in range(B):
+        for b in range(b0, b1):
             dsigma_c_sum = dsigma_c_sum_buf[b, 0]
             sigma_c = sigma_c_seq[t, b, 0]
             # δ σ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩ ⊙ (c⟨t⟩ - μ_c⟨t⟩)]_j / σ_c⟨t⟩²
@@ -870,13 +936,13 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
             dmean_sigma_c_in = dsigma_c*real(1/2)/sigma_c
             dsigma_c_in = dmean_sigma_c_in/real(H)
             dsigma_c_in_buf[b, 0] = dsigma_c_in
-        for b in range(B):
+        for b in range(b0, b1):
             dmu_c_sum = dmu_c_sum_buf[b, 0]
             sigma_c = sigma_c_seq[t, b, 0]
             # δ μ_c⟨t⟩ = -Σ_j [δ ĉ⟨t⟩]_j / σ_c⟨t⟩
             dmu_c = -dmu_c_sum/sigma_c
             dmu_c_buf[b, 0] = dmu_c
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 c = c_seq[t + 1, b, j]
                 dc_hat = dc_hat_buf[b, j]
@@ -888,7 +954,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 # δ c⟨t⟩ = δₜ₊₁ c⟨t⟩ + δ ĉ⟨t⟩ / σ_c⟨t⟩ + δ μ_c⟨t⟩ / H + δ σ_c⟨t⟩ ⊙ (2 c⟨t⟩ - 2 μ_c⟨t⟩) / (2 H σ_c⟨t⟩)
                 dc = dc_hat/sigma_c + dc_next + dsigma_c_in*(c*real(2) - mu_c*real(2)) + dmu_c/real(H)
                 dc_buf[b, j] = dc
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 Gamma_u = Gamma_u_seq[t, b, j]
                 dc = dc_buf[b, j]
@@ -902,7 +968,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dzhat_z_c = dz_c_tilde*g_c
                 dzhat_z_c_buf[b, j] = dzhat_z_c
                 dz_c_tilde_buf[b, j] = dz_c_tilde
-        for b in range(B):
+        for b in range(b0, b1):
             dsigma_z_c_sum_total = real(0)
             dmu_z_c_sum_total = real(0)
             for j in range(H):
@@ -918,7 +984,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dGamma_u_buf[b, j] = dGamma_u
             dsigma_z_c_sum_buf[b, 0] = dsigma_z_c_sum_total
             dmu_z_c_sum_buf[b, 0] = dmu_z_c_sum_total
-        for b in range(B):
+        for b in range(b0, b1):
             dsigma_u_sum_total = real(0)
             dmu_u_sum_total = real(0)
             for j in range(H):
@@ -937,7 +1003,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dzhat_u_buf[b, j] = dzhat_u
             dsigma_u_sum_buf[b, 0] = dsigma_u_sum_total
             dmu_u_sum_buf[b, 0] = dmu_u_sum_total
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 c_prev = c_seq[t, b, j]
                 dc = dc_buf[b, j]
@@ -951,7 +1017,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dzhat_f = dz_Gamma_f*g_f
                 dzhat_f_buf[b, j] = dzhat_f
                 dz_Gamma_f_buf[b, j] = dz_Gamma_f
-        for b in range(B):
+        for b in range(b0, b1):
             dsigma_f_sum_total = real(0)
             dmu_f_sum_total = real(0)
             for j in range(H):
@@ -967,7 +1033,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dc_prev_buf[b, j] = dc_prev
             dsigma_f_sum_buf[b, 0] = dsigma_f_sum_total
             dmu_f_sum_buf[b, 0] = dmu_f_sum_total
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 dc_prev = dc_prev_buf[b, j]
                 dz_Gamma_f = dz_Gamma_f_buf[b, j]
@@ -975,19 +1041,19 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dc_prev_buf[b, j] = dc_prev
                 grad_g_f[j] += dz_Gamma_f*zhat_f
                 grad_b_f[j] += dz_Gamma_f
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 dz_Gamma_u = dz_Gamma_u_buf[b, j]
                 zhat_u = zhat_u_seq[t, b, j]
                 grad_g_u[j] += dz_Gamma_u*zhat_u
                 grad_b_u[j] += dz_Gamma_u
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 dz_c_tilde = dz_c_tilde_buf[b, j]
                 zhat_z_c = zhat_z_c_seq[t, b, j]
                 grad_g_c[j] += dz_c_tilde*zhat_z_c
                 grad_b_c[j] += dz_c_tilde
-        for b in range(B):
+        for b in range(b0, b1):
             dsigma_o_sum = dsigma_o_sum_buf[b, 0]
             sigma_o = sigma_o_seq[t, b, 0]
             # δ σ_o⟨t⟩ = -Σ_j [δ ẑ_o⟨t⟩ ⊙ (-μ_o⟨t⟩ + z_o⟨t⟩)]_j / σ_o⟨t⟩²
@@ -995,7 +1061,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
             dmean_sigma_o_in = dsigma_o*real(1/2)/sigma_o
             dsigma_o_in = dmean_sigma_o_in/real(H)
             dsigma_o_in_buf[b, 0] = dsigma_o_in
-        for b in range(B):
+        for b in range(b0, b1):
             dz_o_row = dZ_seq[t - t0, b, 3*H:]
             for j in range(H):
                 dmu_o_sum = dmu_o_sum_buf[b, 0]
@@ -1009,7 +1075,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 # δ z_o⟨t⟩ = δ ẑ_o⟨t⟩ / σ_o⟨t⟩ + δ μ_o⟨t⟩ / H + δ σ_o⟨t⟩ ⊙ (-2 μ_o⟨t⟩ + 2 z_o⟨t⟩) / (2 H σ_o⟨t⟩)
                 dz_o = dsigma_o_in*(-mu_o*real(2) + real(2)*z_o) + dzhat_o/sigma_o + dmu_o/real(H)
                 dz_o_row[j] = dz_o
-        for b in range(B):
+        for b in range(b0, b1):
             dsigma_z_c_sum = dsigma_z_c_sum_buf[b, 0]
             sigma_z_c = sigma_z_c_seq[t, b, 0]
             # δ σ_z_c⟨t⟩ = -Σ_j [δ ẑ_z_c⟨t⟩ ⊙ (-μ_z_c⟨t⟩ + z_c⟨t⟩)]_j / σ_z_c⟨t⟩²
@@ -1017,7 +1083,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
             dmean_sigma_z_c_in = dsigma_z_c*real(1/2)/sigma_z_c
             dsigma_z_c_in = dmean_sigma_z_c_in/real(H)
             dsigma_z_c_in_buf[b, 0] = dsigma_z_c_in
-        for b in range(B):
+        for b in range(b0, b1):
             dz_c_row = dZ_seq[t - t0, b, 2*H:3*H]
             for j in range(H):
                 dmu_z_c_sum = dmu_z_c_sum_buf[b, 0]
@@ -1031,7 +1097,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 # δ z_c⟨t⟩ = δ ẑ_z_c⟨t⟩ / σ_z_c⟨t⟩ + δ μ_z_c⟨t⟩ / H + δ σ_z_c⟨t⟩ ⊙ (-2 μ_z_c⟨t⟩ + 2 z_c⟨t⟩) / (2 H σ_z_c⟨t⟩)
                 dz_c = dsigma_z_c_in*(-mu_z_c*real(2) + real(2)*z_c) + dzhat_z_c/sigma_z_c + dmu_z_c/real(H)
                 dz_c_row[j] = dz_c
-        for b in range(B):
+        for b in range(b0, b1):
             dsigma_u_sum = dsigma_u_sum_buf[b, 0]
             sigma_u = sigma_u_seq[t, b, 0]
             # δ σ_u⟨t⟩ = -Σ_j [δ ẑ_u⟨t⟩ ⊙ (-μ_u⟨t⟩ + z_u⟨t⟩)]_j / σ_u⟨t⟩²
@@ -1039,7 +1105,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
             dmean_sigma_u_in = dsigma_u*real(1/2)/sigma_u
             dsigma_u_in = dmean_sigma_u_in/real(H)
             dsigma_u_in_buf[b, 0] = dsigma_u_in
-        for b in range(B):
+        for b in range(b0, b1):
             dz_u_row = dZ_seq[t - t0, b, H:2*H]
             for j in range(H):
                 dmu_u_sum = dmu_u_sum_buf[b, 0]
@@ -1053,7 +1119,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 # δ z_u⟨t⟩ = δ ẑ_u⟨t⟩ / σ_u⟨t⟩ + δ μ_u⟨t⟩ / H + δ σ_u⟨t⟩ ⊙ (-2 μ_u⟨t⟩ + 2 z_u⟨t⟩) / (2 H σ_u⟨t⟩)
                 dz_u = dsigma_u_in*(-mu_u*real(2) + real(2)*z_u) + dzhat_u/sigma_u + dmu_u/real(H)
                 dz_u_row[j] = dz_u
-        for b in range(B):
+        for b in range(b0, b1):
             dsigma_f_sum = dsigma_f_sum_buf[b, 0]
             sigma_f = sigma_f_seq[t, b, 0]
             # δ σ_f⟨t⟩ = -Σ_j [δ ẑ_f⟨t⟩ ⊙ (-μ_f⟨t⟩ + z_f⟨t⟩)]_j / σ_f⟨t⟩²
@@ -1061,7 +1127,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
             dmean_sigma_f_in = dsigma_f*real(1/2)/sigma_f
             dsigma_f_in = dmean_sigma_f_in/real(H)
             dsigma_f_in_buf[b, 0] = dsigma_f_in
-        for b in range(B):
+        for b in range(b0, b1):
             dz_f_row = dZ_seq[t - t0, b, :H]
             for j in range(H):
                 dmu_f_sum = dmu_f_sum_buf[b, 0]
@@ -1076,9 +1142,9 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, pa
                 dz_f = dsigma_f_in*(-mu_f*real(2) + real(2)*z_f) + dzhat_f/sigma_f + dmu_f/real(H)
                 dz_f_row[j] = dz_f
         # δₜ a⟨t−1⟩ = W_c[a]ᵀ δ z_c⟨t⟩ + W_f[a]ᵀ δ z_f⟨t⟩ + W_o[a]ᵀ δ z_o⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩
-        _gemm(gemm, dZ_seq[t - t0], fused_a_prev, da_prev_buf, 0)
-        da_next_buf[:, :] = da_prev_buf
-        dc_next_buf[:, :] = dc_prev_buf
+        _gemm(gemm, dZ_seq[t - t0, b0:b1], fused_a_prev, da_prev_buf[b0:b1], 0)
+        da_next_buf[b0:b1] = da_prev_buf[b0:b1]
+        dc_next_buf[b0:b1] = dc_prev_buf[b0:b1]
 
 
 def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None):
@@ -1115,26 +1181,27 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     dy_seq = np.zeros((T, B, H), dtype=dtype) if dy is None else np.ascontiguousarray(
         _check(dy, "dy", (T, B, H), dtype))
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
+    blocks = _blocks(T, B)
     param_g_f = np.ascontiguousarray(params["g_f"])
-    grad_g_f = np.zeros(H, dtype=dtype)
+    grad_g_f = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_b_f = np.ascontiguousarray(params["b_f"])
-    grad_b_f = np.zeros(H, dtype=dtype)
+    grad_b_f = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_g_u = np.ascontiguousarray(params["g_u"])
-    grad_g_u = np.zeros(H, dtype=dtype)
+    grad_g_u = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_b_u = np.ascontiguousarray(params["b_u"])
-    grad_b_u = np.zeros(H, dtype=dtype)
+    grad_b_u = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_g_c = np.ascontiguousarray(params["g_c"])
-    grad_g_c = np.zeros(H, dtype=dtype)
+    grad_g_c = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_b_c = np.ascontiguousarray(params["b_c"])
-    grad_b_c = np.zeros(H, dtype=dtype)
+    grad_b_c = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_g_o = np.ascontiguousarray(params["g_o"])
-    grad_g_o = np.zeros(H, dtype=dtype)
+    grad_g_o = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_b_o = np.ascontiguousarray(params["b_o"])
-    grad_b_o = np.zeros(H, dtype=dtype)
+    grad_b_o = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_g_s = np.ascontiguousarray(params["g_s"])
-    grad_g_s = np.zeros(H, dtype=dtype)
+    grad_g_s = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_b_s = np.ascontiguousarray(params["b_s"])
-    grad_b_s = np.zeros(H, dtype=dtype)
+    grad_b_s = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     fused_x, fused_a_prev = (
         _fused(params, D, H, workspace) if weights is None else weights)
     da_next_buf = np.array(dstate_T["a"], order="C")  # from step t+1, then to t-1
@@ -1177,17 +1244,20 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     dx = np.empty(x.shape, dtype=dtype)  # C order: products write into its rows
     K = _chunk(T, B)
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 4*H), dtype)  # their gradients
-    for t1 in range(T, 0, -K):
-        t0 = max(t1 - K, 0)
-        _backward_steps(_GEMM[dtype], t0, t1, dy_seq, fused_a_prev, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, grad_g_f, grad_b_f, grad_g_u, grad_b_u, grad_g_c, grad_b_c, grad_g_o, grad_b_o, grad_g_s, grad_b_s, a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dGamma_u_buf, da_buf, dc_buf, dc_hat_buf, dmu_c_buf, dmu_c_sum_buf, dmu_f_sum_buf, dmu_o_sum_buf, dmu_u_sum_buf, dmu_z_c_sum_buf, dsigma_c_in_buf, dsigma_c_sum_buf, dsigma_f_in_buf, dsigma_f_sum_buf, dsigma_o_in_buf, dsigma_o_sum_buf, dsigma_u_in_buf, dsigma_u_sum_buf, dsigma_z_c_in_buf, dsigma_z_c_sum_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf, dz_c_tilde_buf, dz_tanh_a_buf, dzhat_f_buf, dzhat_o_buf, dzhat_u_buf, dzhat_z_c_buf)
-        dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 4*H)
-        _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
-                 out=dfused_x, beta=1)
-        _product(dZ_chunk.T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
-                 out=dfused_a_prev, beta=1)
-        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_f[x]ᵀ δ z_f⟨t⟩ + W_o[x]ᵀ δ z_o⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
-        _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
-                 beta=0)
+    with _blas_in_blocks(blocks):
+        for t1 in range(T, 0, -K):
+            t0 = max(t1 - K, 0)
+            _at_once([(_backward_steps, (
+                _GEMM[dtype], t0, t1, b0, b1, dy_seq, fused_a_prev, param_g_f, param_b_f, param_g_u, param_b_u, param_g_c, param_b_c, param_g_o, param_b_o, param_g_s, param_b_s, grad_g_f[k], grad_b_f[k], grad_g_u[k], grad_b_u[k], grad_g_c[k], grad_b_c[k], grad_g_o[k], grad_b_o[k], grad_g_s[k], grad_b_s[k], a_seq, c_seq, mu_f_seq, sigma_f_seq, zhat_f_seq, Gamma_f_seq, mu_u_seq, sigma_u_seq, zhat_u_seq, Gamma_u_seq, mu_z_c_seq, sigma_z_c_seq, zhat_z_c_seq, c_tilde_seq, mu_o_seq, sigma_o_seq, zhat_o_seq, Gamma_o_seq, mu_c_seq, sigma_c_seq, c_hat_seq, tanh_a_seq, Z_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dGamma_u_buf, da_buf, dc_buf, dc_hat_buf, dmu_c_buf, dmu_c_sum_buf, dmu_f_sum_buf, dmu_o_sum_buf, dmu_u_sum_buf, dmu_z_c_sum_buf, dsigma_c_in_buf, dsigma_c_sum_buf, dsigma_f_in_buf, dsigma_f_sum_buf, dsigma_o_in_buf, dsigma_o_sum_buf, dsigma_u_in_buf, dsigma_u_sum_buf, dsigma_z_c_in_buf, dsigma_z_c_sum_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf, dz_c_tilde_buf, dz_tanh_a_buf, dzhat_f_buf, dzhat_o_buf, dzhat_u_buf, dzhat_z_c_buf))
+                for k, (b0, b1) in enumerate(blocks)])  # each block of the batch at once
+            dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 4*H)
+            _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
+                     out=dfused_x, beta=1, parts=len(blocks))
+            _product(dZ_chunk.T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
+                     out=dfused_a_prev, beta=1, parts=len(blocks))
+            # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_f[x]ᵀ δ z_f⟨t⟩ + W_o[x]ᵀ δ z_o⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
+            _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
+                     beta=0, parts=len(blocks))
     dW_f = np.empty_like(params["W_f"])
     dW_u = np.empty_like(params["W_u"])
     dW_c = np.empty_like(params["W_c"])
@@ -1200,16 +1270,16 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     dW_u[:, :H] = dfused_a_prev[H:2*H]
     dW_c[:, :H] = dfused_a_prev[2*H:3*H]
     dW_o[:, :H] = dfused_a_prev[3*H:]
-    dg_f = grad_g_f
-    db_f = grad_b_f
-    dg_u = grad_g_u
-    db_u = grad_b_u
-    dg_c = grad_g_c
-    db_c = grad_b_c
-    dg_o = grad_g_o
-    db_o = grad_b_o
-    dg_s = grad_g_s
-    db_s = grad_b_s
+    dg_f = grad_g_f.sum(axis=0)
+    db_f = grad_b_f.sum(axis=0)
+    dg_u = grad_g_u.sum(axis=0)
+    db_u = grad_b_u.sum(axis=0)
+    dg_c = grad_g_c.sum(axis=0)
+    db_c = grad_b_c.sum(axis=0)
+    dg_o = grad_g_o.sum(axis=0)
+    db_o = grad_b_o.sum(axis=0)
+    dg_s = grad_g_s.sum(axis=0)
+    db_s = grad_b_s.sum(axis=0)
     grads = {
         "g_f": dg_f,
         "b_f": db_f,

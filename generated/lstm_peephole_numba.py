@@ -60,10 +60,13 @@ In the code a⟨t⟩ is a, a⟨t−1⟩ is a_prev, δ v⟨t⟩ is dv, δₜ₊�
 W_f[a] is W_f_a_prev, and so on.
 """
 
+import contextlib
 import ctypes
 import glob
 import os
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -176,17 +179,21 @@ def _tanh_typed(x):
     return approximation
 
 
-def _numpy_gemm():
-    """{dtype: cblas ?gemm} of the OpenBLAS that NumPy itself uses (NumPy's wheels bundle it):
-    every matrix product, in the compiled loops and out of them, runs there, in one thread pool
-    (numba's own np.dot calls SciPy's OpenBLAS: a second pool on the same cores, and slower
-    small-batch kernels here)."""
+def _numpy_blas():
+    """The OpenBLAS that NumPy itself uses (NumPy's wheels bundle it): every matrix product, in
+    the compiled loops and out of them, runs there, in one thread pool (numba's own np.dot calls
+    SciPy's OpenBLAS: a second pool on the same cores, and slower small-batch kernels here)."""
     found = glob.glob(os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs",
                                    "libscipy_openblas64_*"))
     if not found:
         raise ImportError("the numba backend calls the OpenBLAS bundled with NumPy's wheels and "
                           "found none: pip install --force-reinstall numpy (from PyPI)")
-    blas, size = ctypes.CDLL(found[0]), ctypes.c_int64
+    return ctypes.CDLL(found[0])
+
+
+def _numpy_gemm(blas):
+    """{dtype: cblas ?gemm} of the BLAS."""
+    size = ctypes.c_int64
     gemms = {}
     for dtype, real, name in ((np.float32, ctypes.c_float, "scipy_cblas_sgemm64_"),
                               (np.float64, ctypes.c_double, "scipy_cblas_dgemm64_")):
@@ -197,7 +204,56 @@ def _numpy_gemm():
     return gemms
 
 
-_GEMM = _numpy_gemm()
+_BLAS = _numpy_blas()
+_GEMM = _numpy_gemm(_BLAS)
+_blas_threads = _BLAS.scipy_openblas_get_num_threads64_  # as threadpoolctl may have limited them
+_set_blas_threads = _BLAS.scipy_openblas_set_num_threads64_  # for the whole process
+_set_blas_threads.argtypes = [ctypes.c_int]
+
+# The recurrences of different samples are independent: at a large enough batch the time loops
+# run on it cut into blocks, one per BLAS thread, at once, each block in a thread of its own (the
+# kernels release the GIL) with its small per-step products single-threaded, so that the threads
+# never wait for each other inside the loop. The products over many steps at once (the input's,
+# the weights' gradients) are cut by rows among the same threads. Meanwhile the BLAS runs
+# single-threaded: its own idle threads spin for a while after each call and take the cores.
+_MIN_BLOCK = 16  # samples per block at least
+_MIN_WORK = 1024  # sample-steps (T B) at least: below, the threads' start costs more than they save
+_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix=__name__)
+_BLAS_THREADS = threading.Lock()  # the BLAS's thread count is one for the whole process
+
+
+def _blocks(T, B):
+    """The samples of a batch of B cut into blocks (b0, b1), one per BLAS thread (a single one
+    at small B or T B)."""
+    n = max(1, min(_blas_threads(), B // _MIN_BLOCK)) if T * B >= _MIN_WORK else 1
+    edges = [B * i // n for i in range(n + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+@contextlib.contextmanager
+def _blas_in_blocks(blocks):
+    """The BLAS single-threaded while the batch runs in more than one block."""
+    if len(blocks) == 1:
+        yield
+        return
+    with _BLAS_THREADS:
+        threads = _blas_threads()
+        _set_blas_threads(1)
+        try:
+            yield
+        finally:
+            _set_blas_threads(threads)
+
+
+def _at_once(calls):
+    """function(*arguments) for each (function, arguments) of calls, at once: the first in this
+    thread, the others in the pool's (a kernel for each block of the batch, or a product for
+    each part of its rows)."""
+    others = [_POOL.submit(function, *arguments) for function, arguments in calls[1:]]
+    for function, arguments in calls[:1]:
+        function(*arguments)
+    for other in others:
+        other.result()
 
 
 @_compiled
@@ -220,6 +276,7 @@ def _gemm(gemm, a, b, out, beta):
          real(beta), out.ctypes, n)  # CblasRowMajor
 
 
+
 def _gemm_ready(a):
     """a itself if gemm can read it (rows or columns contiguous), else a contiguous copy."""
     size = a.itemsize
@@ -228,12 +285,15 @@ def _gemm_ready(a):
     return np.ascontiguousarray(a)
 
 
-def _product(a, b, out=None, beta=0):
-    """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS."""
+def _product(a, b, out=None, beta=0, parts=1):
+    """out = a @ b + beta out (out: a new array if None) in NumPy's BLAS; its rows cut into
+    ``parts`` products at once."""
     a, b = _gemm_ready(a), _gemm_ready(b)
     if out is None:
         out = np.empty((a.shape[0], b.shape[1]), dtype=a.dtype)
-    _gemm(_GEMM[a.dtype], a, b, out, beta)
+    edges = [out.shape[0] * i // parts for i in range(parts + 1)]
+    _at_once([(_gemm, (_GEMM[a.dtype], a[r0:r1], b, out[r0:r1], beta))
+              for r0, r1 in zip(edges[:-1], edges[1:], strict=True) if r1 > r0])
     return out
 
 
@@ -351,13 +411,14 @@ def _forward_weights(params, D, H, workspace=None):
 
 
 @_compiled
-def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_u, param_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, P_a_prev, z_o_buf):
-    """Steps t0, ..., t0 + steps - 1 of forward; X holds the input's products for them."""
-    B, H = a_seq.shape[1], a_seq.shape[2]
+def _forward_steps(gemm, t0, steps, b0, b1, X, bias, fused_a_prev_T, param_p_f, param_p_u, param_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, P_a_prev, z_o_buf):
+    """Steps t0, ..., t0 + steps - 1 of forward for the samples b0, ..., b1 - 1; X holds the
+    input's products for them."""
+    H = a_seq.shape[2]
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t0, t0 + steps):
-        _gemm(gemm, a_seq[t], fused_a_prev_T, P_a_prev, 0)
-        for b in range(B):
+        _gemm(gemm, a_seq[t, b0:b1], fused_a_prev_T, P_a_prev[b0:b1], 0)
+        for b in range(b0, b1):
             c_tilde_row = A_seq[t, b, :H]
             for j in range(H):
                 c_prev = c_seq[t, b, j]
@@ -382,7 +443,7 @@ def _forward_steps(gemm, t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_
                 c_seq[t + 1, b, j] = c
                 z_o = X[t - t0, b, j + 3*H] + P_a_prev[b, j + 3*H] + bias[j + 3*H]
                 z_o_buf[b, j] = z_o
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 c = c_seq[t + 1, b, j]
                 p_o = param_p_o[j]
@@ -420,15 +481,19 @@ def _forward(params, x, state0=None, *, workspace=None, weights=None):
     Gamma_o_seq = _buffer(workspace, "Gamma_o_seq", (T, B, H), dtype)
     tanh_c_seq = _buffer(workspace, "tanh_c_seq", (T, B, H), dtype)
     K = _chunk(T, B)  # the input's products are formed K steps at a time
+    blocks = _blocks(T, B)
     X = _buffer(workspace, "X", (K, B, fused_x.shape[0]), dtype)
     P_a_prev = np.empty((B, 4*H), dtype=dtype)
     z_o_buf = np.empty((B, H), dtype=dtype)
     bias = np.concatenate([params["b_c"], params["b_f"], params["b_u"], params["b_o"]])
-    for t0 in range(0, T, K):
-        steps = min(K, T - t0)
-        _product(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
-                 out=X[:steps].reshape(-1, fused_x.shape[0]))
-        _forward_steps(_GEMM[dtype], t0, steps, X, bias, fused_a_prev_T, param_p_f, param_p_u, param_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, P_a_prev, z_o_buf)
+    with _blas_in_blocks(blocks):
+        for t0 in range(0, T, K):
+            steps = min(K, T - t0)
+            _product(x[t0:t0 + steps].reshape(-1, D), fused_x.T,
+                     out=X[:steps].reshape(-1, fused_x.shape[0]), parts=len(blocks))
+            _at_once([(_forward_steps, (
+                _GEMM[dtype], t0, steps, b0, b1, X, bias, fused_a_prev_T, param_p_f, param_p_u, param_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, P_a_prev, z_o_buf))
+                for b0, b1 in blocks])  # each block of the batch at once
 
     cache = {
         "x": x,
@@ -551,13 +616,14 @@ def _forward_lengths(params, x, state0, inputs, lengths, reverse):
 
 
 @_compiled
-def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, param_p_o, grad_p_f, grad_p_u, grad_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dc_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf):
-    """Steps t1 - 1 down to t0 of backward: dZ_seq[t - t0] receives the pre-activations'
-    gradients; the gradients carried to the step before end in the d*_next_buf arrays."""
-    B, H = a_seq.shape[1], a_seq.shape[2]
+def _backward_steps(gemm, t0, t1, b0, b1, dy_seq, fused_a_prev, param_p_f, param_p_u, param_p_o, grad_p_f, grad_p_u, grad_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dc_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf):
+    """Steps t1 - 1 down to t0 of backward for the samples b0, ..., b1 - 1: dZ_seq[t - t0]
+    receives the pre-activations' gradients; the gradients carried to the step before end in the
+    d*_next_buf arrays."""
+    H = a_seq.shape[2]
     real = a_seq.dtype.type  # numbers in the dtype of the arrays
     for t in range(t1 - 1, t0 - 1, -1):
-        for b in range(B):
+        for b in range(b0, b1):
             dz_o_row = dZ_seq[t - t0, b, 3*H:]
             for j in range(H):
                 da_next = da_next_buf[b, j]
@@ -579,7 +645,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, pa
                 dc = dc_next + dtanh_c*(real(1) - tanh_c*tanh_c) + dz_Gamma_o*p_o
                 dc_buf[b, j] = dc
                 dz_Gamma_o_buf[b, j] = dz_Gamma_o
-        for b in range(B):
+        for b in range(b0, b1):
             dz_c_row = dZ_seq[t - t0, b, :H]
             dz_u_row = dZ_seq[t - t0, b, 2*H:3*H]
             dz_f_row = dZ_seq[t - t0, b, H:2*H]
@@ -608,7 +674,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, pa
                 dz_f_row[j] = dz_f
                 dz_Gamma_f_buf[b, j] = dz_Gamma_f
                 dz_Gamma_u_buf[b, j] = dz_Gamma_u
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 Gamma_f = Gamma_f_seq[t, b, j]
                 dc = dc_buf[b, j]
@@ -619,7 +685,7 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, pa
                 # δₜ c⟨t−1⟩ = δ z_f⟨t⟩ ⊙ p_f + δ z_u⟨t⟩ ⊙ p_u + δ c⟨t⟩ ⊙ Γ_f⟨t⟩
                 dc_prev = Gamma_f*dc + dz_Gamma_f*p_f + dz_Gamma_u*p_u
                 dc_prev_buf[b, j] = dc_prev
-        for b in range(B):
+        for b in range(b0, b1):
             for j in range(H):
                 c_prev = c_seq[t, b, j]
                 dz_Gamma_f = dz_Gamma_f_buf[b, j]
@@ -630,9 +696,9 @@ def _backward_steps(gemm, t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, pa
                 grad_p_u[j] += c_prev*dz_Gamma_u
                 grad_p_o[j] += c*dz_Gamma_o
         # δₜ a⟨t−1⟩ = W_c[a]ᵀ δ z_c⟨t⟩ + W_f[a]ᵀ δ z_f⟨t⟩ + W_o[a]ᵀ δ z_o⟨t⟩ + W_u[a]ᵀ δ z_u⟨t⟩
-        _gemm(gemm, dZ_seq[t - t0], fused_a_prev, da_prev_buf, 0)
-        da_next_buf[:, :] = da_prev_buf
-        dc_next_buf[:, :] = dc_prev_buf
+        _gemm(gemm, dZ_seq[t - t0, b0:b1], fused_a_prev, da_prev_buf[b0:b1], 0)
+        da_next_buf[b0:b1] = da_prev_buf[b0:b1]
+        dc_next_buf[b0:b1] = dc_prev_buf[b0:b1]
 
 
 def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None):
@@ -653,12 +719,13 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     dy_seq = np.zeros((T, B, H), dtype=dtype) if dy is None else np.ascontiguousarray(
         _check(dy, "dy", (T, B, H), dtype))
     dstate_T = _states(dstate_T, "dstate_T", B, H, dtype)
+    blocks = _blocks(T, B)
     param_p_f = np.ascontiguousarray(params["p_f"])
-    grad_p_f = np.zeros(H, dtype=dtype)
+    grad_p_f = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_p_u = np.ascontiguousarray(params["p_u"])
-    grad_p_u = np.zeros(H, dtype=dtype)
+    grad_p_u = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     param_p_o = np.ascontiguousarray(params["p_o"])
-    grad_p_o = np.zeros(H, dtype=dtype)
+    grad_p_o = np.zeros((len(blocks), H), dtype=dtype)  # a sum per block
     fused_x, fused_a_prev = (
         _fused(params, D, H, workspace) if weights is None else weights)
     da_next_buf = np.array(dstate_T["a"], order="C")  # from step t+1, then to t-1
@@ -677,18 +744,21 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     dx = np.empty(x.shape, dtype=dtype)  # C order: products write into its rows
     K = _chunk(T, B)
     dZ_seq = _buffer(workspace, "dZ_seq", (K, B, 4*H), dtype)  # their gradients
-    for t1 in range(T, 0, -K):
-        t0 = max(t1 - K, 0)
-        _backward_steps(_GEMM[dtype], t0, t1, dy_seq, fused_a_prev, param_p_f, param_p_u, param_p_o, grad_p_f, grad_p_u, grad_p_o, a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dc_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf)
-        dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 4*H)
-        _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
-                 out=dfused_x, beta=1)
-        _product(dZ_chunk.T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
-                 out=dfused_a_prev, beta=1)
-        db += dZ_chunk.sum(axis=0)
-        # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_f[x]ᵀ δ z_f⟨t⟩ + W_o[x]ᵀ δ z_o⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
-        _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
-                 beta=0)
+    with _blas_in_blocks(blocks):
+        for t1 in range(T, 0, -K):
+            t0 = max(t1 - K, 0)
+            _at_once([(_backward_steps, (
+                _GEMM[dtype], t0, t1, b0, b1, dy_seq, fused_a_prev, param_p_f, param_p_u, param_p_o, grad_p_f[k], grad_p_u[k], grad_p_o[k], a_seq, c_seq, Gamma_f_seq, Gamma_u_seq, Gamma_o_seq, tanh_c_seq, A_seq, dZ_seq, da_next_buf, da_prev_buf, dc_next_buf, dc_prev_buf, dc_buf, dz_Gamma_f_buf, dz_Gamma_o_buf, dz_Gamma_u_buf))
+                for k, (b0, b1) in enumerate(blocks)])  # each block of the batch at once
+            dZ_chunk = dZ_seq[:t1 - t0].reshape(-1, 4*H)
+            _product(dZ_chunk.T, x[t0:t1].reshape(-1, x.shape[-1]),
+                     out=dfused_x, beta=1, parts=len(blocks))
+            _product(dZ_chunk.T, a_seq[t0:t1].reshape(-1, a_seq.shape[-1]),
+                     out=dfused_a_prev, beta=1, parts=len(blocks))
+            db += dZ_chunk.sum(axis=0)
+            # δ x⟨t⟩ = W_c[x]ᵀ δ z_c⟨t⟩ + W_f[x]ᵀ δ z_f⟨t⟩ + W_o[x]ᵀ δ z_o⟨t⟩ + W_u[x]ᵀ δ z_u⟨t⟩, for the chunk's steps at once
+            _product(dZ_chunk, fused_x, out=dx[t0:t1].reshape(-1, D),
+                     beta=0, parts=len(blocks))
     dW_c = np.empty_like(params["W_c"])
     dW_f = np.empty_like(params["W_f"])
     dW_u = np.empty_like(params["W_u"])
@@ -705,9 +775,9 @@ def _backward(params, cache, dy, dstate_T=None, *, workspace=None, weights=None)
     db_f = db[H:2*H]
     db_u = db[2*H:3*H]
     db_o = db[3*H:]
-    dp_f = grad_p_f
-    dp_u = grad_p_u
-    dp_o = grad_p_o
+    dp_f = grad_p_f.sum(axis=0)
+    dp_u = grad_p_u.sum(axis=0)
+    dp_o = grad_p_o.sum(axis=0)
     grads = {
         "p_f": dp_f,
         "p_u": dp_u,

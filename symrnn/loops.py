@@ -87,6 +87,10 @@ class Loops:
     sizes: tuple[str, ...] = ()  # a cell with sizes or inputs beyond D, H and x: the kernels
     # take every size as an argument ("D", "H", "P"); () reads B and H off the output state
     input_grads: tuple[tuple[str, str, bool], ...] = ()  # (input, gradient, loop writes it first)
+    # The kernels' arrays as the k-th block of samples passes them: whole, but for backward's
+    # sums over the samples (a vector parameter's gradient), of which each block has its own
+    forward_blocks: tuple[str, ...] = ()
+    backward_blocks: tuple[str, ...] = ()
 
     @staticmethod
     def numbers(phases):
@@ -473,8 +477,8 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
             for v in node.inputs:
                 if v.name not in cell.inputs and v.name not in waits:
                     for p in by_vector[v.name]:
-                        waits[p.matrix] = step.gemm(Gemm(f"{p.series}[t]", f"{p.matrix}_T",
-                                                         "P_" + p.matrix[len("fused_"):]))
+                        waits[p.matrix] = step.gemm(Gemm(f"{p.series}[t, b0:b1]", f"{p.matrix}_T",
+                                                         f"P_{p.matrix[len('fused_'):]}[b0:b1]"))
                     waits[v.name] = True
             k = slot_of[node.out]
             terms = z_terms(k)
@@ -520,12 +524,12 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
         for p in products:
             name = p.matrix[len("fused_"):]
             if a.out in carry_out and a.expr == 0 and len(products) == 1 and p.cols == ":":
-                step.gemm(Gemm("dZ_seq[t - t0]", p.matrix, carry_buffer[a.out],
+                step.gemm(Gemm("dZ_seq[t - t0, b0:b1]", p.matrix, f"{carry_buffer[a.out]}[b0:b1]",
                                tuple(n for n in [notes.get(a.out.name)] if n)))
                 break  # the carried gradient is the product alone, straight into its buffer
             bscratch["Q_" + name] = p.size
-            left = "dZ_seq[t - t0]" if p.cols == ":" else f"dZ_seq[t - t0, :, {p.cols}]"
-            after = step.gemm(Gemm(left, p.matrix, "Q_" + name))
+            left = "dZ_seq[t - t0, b0:b1" + ("]" if p.cols == ":" else f", {p.cols}]")
+            after = step.gemm(Gemm(left, p.matrix, f"Q_{name}[b0:b1]"))
         else:
             qs = [f"Q_{p.matrix[len('fused_'):]}" for p in products]
             expr = a.expr
@@ -589,10 +593,14 @@ def loops(derivation: Derivation, plan: Plan) -> Loops:
                      + (("A_seq",) if "A_seq" in plan.cache else ())
                      + ("dZ_seq",) + tuple(n for c in carries for n in c[1:])
                      + tuple(sorted(bscratch)))
+    def in_block(name):  # a sum over the samples (grad_p_f): one per block, added up after
+        return f"{name}[k]" if name.startswith("grad_") else name
+
     functions = tuple(f for f in ("exp", "log", "log1p") if f in code.called)
     return Loops(forward, backward, forward_args, backward_args, tuple(sorted(scratch.items())),
                  tuple(sorted(bscratch.items())), carries, x_buffers, functions,
-                 cell.size_names if plan.sized else (), tuple(input_grads))
+                 cell.size_names if plan.sized else (), tuple(input_grads),
+                 tuple(map(in_block, forward_args)), tuple(map(in_block, backward_args)))
 
 
 def width_of(expr, cell, per_sample):

@@ -8,6 +8,7 @@
   check in float64 that every gradient test compares ``backward`` against.
 """
 
+import contextlib
 import importlib.util
 import os
 import sys
@@ -248,6 +249,18 @@ def load_module(name, backend=None):
     if (name, backend) not in _MODULES:
         _MODULES[name, backend] = symrnn.load(get_cell(name), backend)
     return _MODULES[name, backend]
+
+
+@contextlib.contextmanager
+def one_block_per_sample(mod):
+    """A numba module's batch cut into blocks of one sample each (its threads run them at once),
+    whatever the batch, the sequence length and the BLAS's thread count."""
+    rule = mod._blocks
+    mod._blocks = lambda T, B: [(b, b + 1) for b in range(B)]
+    try:
+        yield
+    finally:
+        mod._blocks = rule
 
 
 @pytest.fixture(scope="session", autouse=True)

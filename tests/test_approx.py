@@ -3,10 +3,13 @@ expf, logf and log1pf, which do not vectorise): their stated errors, their edge 
 NumPy's, their dtypes, and the template's scalar code compiled by numba against the NumPy
 reference, bit for bit."""
 
+import contextlib
 import ctypes
 import glob
 import os
+import threading
 import types
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -136,7 +139,9 @@ def compiled():
 
     jit = dict(nogil=True, error_model="numpy", fastmath=FASTMATH)  # _JIT without the cache
     space = {"np": np, "numba": numba, "ctypes": ctypes, "glob": glob, "os": os, "_JIT": jit,
-             "_OVERLOADS": jit, "_compiled": numba.njit(**jit)}  # the module's, uncached
+             "_OVERLOADS": jit, "_compiled": numba.njit(**jit),  # the module's, uncached
+             "contextlib": contextlib, "threading": threading,
+             "ThreadPoolExecutor": ThreadPoolExecutor, "__name__": "helpers"}
     exec(compile(helpers(("exp", "log", "log1p")), "<helpers>", "exec"), space)
     exp, log, log1p = space["_exp"], space["_log"], space["_log1p"]
 

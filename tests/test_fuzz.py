@@ -18,7 +18,8 @@ S + 1, ..., S + N - 1), the TOML text ``random_cell(seed)`` is
   of 0 to T - 1 steps, reversed for odd seeds: issue 15);
 - ``test_numba[seed-k]`` (needs numba): the same for the numba module, whose forward outputs,
   final states and every gradient (of the other inputs too) also equal the NumPy module's to
-  1e-12 in float64. Compiling
+  1e-12 in float64; its run with lengths and reverse has the batch cut into one block per
+  sample, run at once in the module's threads (issue 16). Compiling
   is the slow part (4-7 s a cell here, finite differences included), so numba runs on every
   ``NUMBA_EVERY``-th seed only (S, S + 6, ...: 4 of the 24 default cells);
   ``--fuzz-cells 300`` gives 50 numba cells.
@@ -51,6 +52,7 @@ from conftest import (
     gradient_errors,
     max_rel_err,
     needs_numba,
+    one_block_per_sample,
     random_problem,
 )
 from fuzz import ACTIVATIONS, FUNCTIONS, GATE_LETTERS, random_cell
@@ -174,13 +176,15 @@ def test_numba(seed):
     with _reporting(seed):
         mod = _module(seed, "numba")
         _check_gradients(seed, mod)
-        _check_gradients(seed, mod, _run(seed))
+        with one_block_per_sample(mod):  # lengths and the batch cut into blocks, together
+            _check_gradients(seed, mod, _run(seed))
         reference = _module(seed, "numpy")
         inputs = {}
         params, x, state0, G, Gs = random_problem(reference, seed=seed + 1, inputs=inputs,
                                                   **_sizes(seed))
-        for run in ({}, _run(seed)):
-            _same(reference, mod, params, x, state0, G, Gs, inputs, run)
+        _same(reference, mod, params, x, state0, G, Gs, inputs, {})
+        with one_block_per_sample(mod):
+            _same(reference, mod, params, x, state0, G, Gs, inputs, _run(seed))
 
 
 def _same(reference, mod, params, x, state0, G, Gs, inputs, run):

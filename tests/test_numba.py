@@ -2,6 +2,7 @@
 (test_module_contract runs on both), gradients against finite differences, agreement with the
 NumPy module, its float32 tanh, compile-once caching, and a clear error without numba."""
 
+import contextlib
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from conftest import (
     load_module,
     max_rel_err,
     needs_numba,
+    one_block_per_sample,
     random_problem,
 )
 
@@ -30,9 +32,15 @@ ALL_CELLS = BUILTIN_CELLS + tuple(CUSTOM_CELLS)
 
 
 @needs_numba
+@pytest.mark.parametrize("blocks", ["one block", "one block per sample"])
 @pytest.mark.parametrize("name", ALL_CELLS)
-def test_backward_matches_finite_differences_and_the_numpy_module(name):
+def test_backward_matches_finite_differences_and_the_numpy_module(name, blocks):
     mod = load_module(name, "numba")
+    with one_block_per_sample(mod) if blocks != "one block" else contextlib.nullcontext():
+        _matches_finite_differences_and_the_numpy_module(name, mod)
+
+
+def _matches_finite_differences_and_the_numpy_module(name, mod):
     errors = gradient_errors(mod, seed=1)
     assert min(g for _, g in errors.values()) > 1e-3, "degenerate test problem"
     bad = {k: e for k, (e, _) in errors.items() if not e < FD_TOL}
@@ -202,3 +210,24 @@ def test_the_lstm_peephole_forward_is_cut_into_two_loops():
     derivation = symrnn.derive("lstm_peephole")
     forward = loops(derivation, lower(derivation)).forward
     assert [type(p).__name__ for p in forward] == ["Gemm", "Loop", "Loop"]
+
+
+@needs_numba
+def test_the_batch_is_cut_into_one_block_per_blas_thread_when_large_enough(monkeypatch):
+    mod = load_module("lstm", "numba")
+    blas_threads = mod._blas_threads()
+    monkeypatch.setattr(mod, "_blas_threads", lambda: 2)
+    assert mod._blocks(100, 64) == [(0, 32), (32, 64)]
+    assert mod._blocks(100, 33) == [(0, 16), (16, 33)]
+    assert mod._blocks(100, 31) == [(0, 31)]  # a block has _MIN_BLOCK = 16 samples at least
+    assert mod._blocks(1, 512) == [(0, 512)]  # T B < _MIN_WORK: the threads would cost more
+    monkeypatch.setattr(mod, "_blas_threads", lambda: 1)  # as under threadpool_limits(1)
+    assert mod._blocks(100, 64) == [(0, 64)]
+    monkeypatch.undo()
+
+    params = mod.init_params(3, 4, rng=0)
+    x = np.random.default_rng(1).standard_normal((40, 40, 3))
+    with one_block_per_sample(mod):
+        y, _, cache = mod.forward(params, x)
+        mod.backward(params, cache, y)
+    assert mod._blas_threads() == blas_threads  # single-threaded only while the blocks ran
