@@ -202,6 +202,7 @@ _set_blas_threads.argtypes = [ctypes.c_int]
 # never wait for each other inside the loop. The products over many steps at once (the input's,
 # the weights' gradients) are cut by rows among the same threads. Meanwhile the BLAS runs
 # single-threaded: its own idle threads spin for a while after each call and take the cores.
+_SMALL_ROWS = 2  # products of this many rows or fewer are made by loops, not by the BLAS
 _MIN_BLOCK = 16  # samples per block at least
 _MIN_WORK = 1024  # sample-steps (T B) at least: below, the threads' start costs more than they save
 _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix=__name__)
@@ -243,12 +244,34 @@ def _at_once(calls):
 
 
 @_compiled
-def _gemm(gemm, a, b, out, beta):
-    """out = a @ b + beta out through cblas gemm; out C-contiguous, a and b with their rows or
-    their columns contiguous (a slice of columns is read in place, its leading dimension the
-    full row)."""
+def _small_product(a, b, out, beta):
+    """out = a @ b + beta out by loops (vectorised along out's rows): faster than the BLAS's
+    call for a product of one or two rows (a batch of one at a step)."""
     m, k = a.shape
     n = b.shape[1]
+    k4 = k - k % 4
+    for i in range(m):
+        for j in range(n):
+            out[i, j] = out[i, j] * beta if beta != 0 else 0
+        for p in range(0, k4, 4):  # four rows of b a pass: out's row is read and written 1/4 as often
+            a0, a1, a2, a3 = a[i, p], a[i, p + 1], a[i, p + 2], a[i, p + 3]
+            for j in range(n):
+                out[i, j] += a0 * b[p, j] + a1 * b[p + 1, j] + a2 * b[p + 2, j] + a3 * b[p + 3, j]
+        for p in range(k4, k):
+            for j in range(n):
+                out[i, j] += a[i, p] * b[p, j]
+
+
+@_compiled
+def _gemm(gemm, a, b, out, beta):
+    """out = a @ b + beta out through cblas gemm (by loops for _SMALL_ROWS rows or fewer); out
+    C-contiguous, a and b with their rows or their columns contiguous (a slice of columns is
+    read in place, its leading dimension the full row)."""
+    m, k = a.shape
+    n = b.shape[1]
+    if m <= _SMALL_ROWS:
+        _small_product(a, b, out, beta)
+        return
     size, real = out.itemsize, out.dtype.type
     if a.strides[1] == size:
         transpose_a, lda = 111, max(a.strides[0] // size, k)  # CblasNoTrans

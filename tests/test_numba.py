@@ -231,3 +231,26 @@ def test_the_batch_is_cut_into_one_block_per_blas_thread_when_large_enough(monke
         y, _, cache = mod.forward(params, x)
         mod.backward(params, cache, y)
     assert mod._blas_threads() == blas_threads  # single-threaded only while the blocks ran
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_products_by_loops_equal_the_blas(dtype):
+    """A product of _SMALL_ROWS rows or fewer (a batch of one or two at a step) is made by loops;
+    they equal NumPy's matmul for every k mod 4, beta 0 (over NaN) and 1, and the layouts the
+    kernels pass (a column slice as a, a transposed b)."""
+    mod = load_module("lstm", "numba")
+    gemm, rng = mod._GEMM[np.dtype(dtype)], np.random.default_rng(0)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    for m in range(1, mod._SMALL_ROWS + 2):  # the last one through the BLAS
+        for k in (1, 2, 3, 4, 5, 31, 32, 33):
+            for n, beta in ((7, 0), (128, 1)):
+                wide = rng.standard_normal((m, k + 3)).astype(dtype)
+                a = wide[:, 1:k + 1]  # columns of a wider array, read in place
+                b = np.ascontiguousarray(rng.standard_normal((n, k)).astype(dtype)).T
+                out = rng.standard_normal((m, n)).astype(dtype)
+                expected = a @ b + beta * out
+                if beta == 0:
+                    out[:] = np.nan  # never read
+                mod._gemm(gemm, a, b, out, beta)
+                assert max_rel_err(out, expected) < tol, (m, k, n, beta)
