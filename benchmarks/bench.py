@@ -325,11 +325,15 @@ def implementations(cell, mod, params, x, G, compiled=None, plan=None, inputs=No
             finally:
                 compiled._MIN_BLOCK = saved
         impls["numba 1 block"] = run_numba_one_block
-        if threadpoolctl:
-            def run_numba_one_thread():
-                with threadpoolctl.threadpool_limits(1):
-                    return run_numba()
-            impls["numba 1 thread"] = run_numba_one_thread
+
+        def run_numba_one_thread():  # as under threadpoolctl's limit, without its cost per call
+            threads = compiled._blas_threads()
+            compiled._set_blas_threads(1)
+            try:
+                return run_numba()
+            finally:
+                compiled._set_blas_threads(threads)
+        impls["numba 1 thread"] = run_numba_one_thread
     name = cell.name
     if name in NAIVE:
         xc, Gc = (np.ascontiguousarray(v.transpose(0, 2, 1)) for v in (x, G))
@@ -593,7 +597,7 @@ workspace kept across calls; new arrays: the same module allocating its arrays o
 numba: the --backend numba module (compiled time loops; float32 tanh approximated, see
 symrnn/approx.py), also with a workspace. numba 1 block: the same with the batch not cut into
 blocks (one time loop, its per-step products on all BLAS threads); numba 1 thread: the same under
-threadpoolctl's limit of one thread (so also one block).
+one BLAS thread (as under threadpoolctl's limit; so also one block).
 naive: course-notes NumPy (a matmul per gate per step, dW summed in the loop). torch: nn.LSTM,
 nn.GRU (gru_torch), nn.LSTM(proj_size=P) (lstmp, P = H/2, as every size beyond D and H here;
 gru_d's gaps dt are exponential), a Python-loop nn.Module (lstm_peephole), and for any other

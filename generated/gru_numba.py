@@ -191,22 +191,25 @@ _set_blas_threads = _BLAS.scipy_openblas_set_num_threads64_  # for the whole pro
 _set_blas_threads.argtypes = [ctypes.c_int]
 
 # The recurrences of different samples are independent: at a large enough batch the time loops
-# run on it cut into blocks, one per BLAS thread, at once, each block in a thread of its own (the
-# kernels release the GIL) with its small per-step products single-threaded, so that the threads
-# never wait for each other inside the loop. The products over many steps at once (the input's,
-# the weights' gradients) are cut by rows among the same threads. Meanwhile the BLAS runs
-# single-threaded: its own idle threads spin for a while after each call and take the cores.
+# run on it cut into blocks, one per BLAS thread, at once, each block in a worker thread of this
+# module (the kernels release the GIL) with its small per-step products single-threaded, so that
+# the threads never wait for each other inside the loop. The products over many steps at once
+# (the input's, the weights' gradients) are cut by rows among the same workers. Meanwhile the
+# BLAS runs single-threaded: its own idle threads spin for a while after each call and take the
+# cores. Each worker stays on one CPU: a thread woken by another is placed on the waker's CPU at
+# first, and a second block there ran 1.5x slower until Linux moved it, some 20 ms later.
 _SMALL_ROWS = 2  # products of this many rows or fewer are made by loops, not by the BLAS
 _MIN_BLOCK = 16  # samples per block at least
 _MIN_WORK = 1024  # sample-steps (T B) at least: below, the threads' start costs more than they save
-_POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix=__name__)
-_BLAS_THREADS = threading.Lock()  # the BLAS's thread count is one for the whole process
+_CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [None]
+_WORKERS = []  # one single-thread executor per CPU this process may run on, made when first used
+_IN_BLOCKS = threading.Lock()  # one call in blocks at a time: the BLAS's thread count, the workers
 
 
 def _blocks(T, B):
     """The samples of a batch of B cut into blocks (b0, b1), one per BLAS thread (a single one
     at small B or T B)."""
-    n = max(1, min(_blas_threads(), B // _MIN_BLOCK)) if T * B >= _MIN_WORK else 1
+    n = max(1, min(_blas_threads(), len(_CPUS), B // _MIN_BLOCK)) if T * B >= _MIN_WORK else 1
     edges = [B * i // n for i in range(n + 1)]
     return list(zip(edges[:-1], edges[1:], strict=True))
 
@@ -217,7 +220,7 @@ def _blas_in_blocks(blocks):
     if len(blocks) == 1:
         yield
         return
-    with _BLAS_THREADS:
+    with _IN_BLOCKS:
         threads = _blas_threads()
         _set_blas_threads(1)
         try:
@@ -227,14 +230,22 @@ def _blas_in_blocks(blocks):
 
 
 def _at_once(calls):
-    """function(*arguments) for each (function, arguments) of calls, at once: the first in this
-    thread, the others in the pool's (a kernel for each block of the batch, or a product for
-    each part of its rows)."""
-    others = [_POOL.submit(function, *arguments) for function, arguments in calls[1:]]
-    for function, arguments in calls[:1]:
+    """function(*arguments) for each (function, arguments) of calls, at once, each in a worker
+    of its own (a kernel for each block of the batch, or a product for each part of its rows;
+    inside _blas_in_blocks), or a single one in this thread."""
+    if len(calls) == 1:
+        function, arguments = calls[0]
         function(*arguments)
-    for other in others:
-        other.result()
+        return
+    while len(_WORKERS) < min(len(calls), len(_CPUS)):  # under _IN_BLOCKS
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=__name__)
+        if _CPUS[0] is not None:
+            worker.submit(os.sched_setaffinity, 0, {_CPUS[len(_WORKERS)]}).result()
+        _WORKERS.append(worker)
+    running = [_WORKERS[k % len(_WORKERS)].submit(function, *arguments)
+               for k, (function, arguments) in enumerate(calls)]
+    for call in running:
+        call.result()
 
 
 @_compiled
