@@ -334,6 +334,22 @@ def implementations(cell, mod, params, x, G, compiled=None, plan=None, inputs=No
             finally:
                 compiled._set_blas_threads(threads)
         impls["numba 1 thread"] = run_numba_one_thread
+        if plan is not None and x.shape[1] > 1:  # the floor of the batch cut in two blocks
+            half = x.shape[1] // 2
+            x_half, G_half = x[:, :half].copy(), G[:, :half].copy()
+            inputs_half = {k: v[:, :half].copy() for k, v in inputs.items()}
+            half_workspace = {}
+
+            def run_half_batch_one_thread():  # returns nothing: not checked
+                threads = compiled._blas_threads()
+                compiled._set_blas_threads(1)
+                try:
+                    _, _, cache = compiled.forward(params, x_half, workspace=half_workspace,
+                                                   **inputs_half)
+                    compiled.backward(params, cache, G_half, workspace=half_workspace)
+                finally:
+                    compiled._set_blas_threads(threads)
+            impls["numba B/2 1 thread"] = run_half_batch_one_thread
     name = cell.name
     if name in NAIVE:
         xc, Gc = (np.ascontiguousarray(v.transpose(0, 2, 1)) for v in (x, G))
@@ -472,7 +488,9 @@ def markdown_table(rows):
             "naive/symrnn",
             *(["symrnn/numba", "torch/numba", *(["torch LN/numba"] if ln else []), "naive/numba"]
               if numba else []), "torch/GEMMs", *(["torch LN/GEMMs"] if ln else []),
-            "GEMMs/symrnn", *(["GEMMs/numba"] if numba else []), "GFLOP/s", "% peak"]
+            "GEMMs/symrnn", *(["GEMMs/numba"] if numba else []),
+            *(["numba 1 block/numba", "numba 1 thread/numba", "numba B/2 1 thread/numba"]
+              if numba else []), "GFLOP/s", "% peak"]
     cells = [[row.get(c, "—") for c in cols] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
     line = lambda vs: "| " + " | ".join(map(str.ljust, vs, widths)) + " |"  # noqa: E731
@@ -568,7 +586,7 @@ def main(argv=None):
                         for k in ("new arrays", "naive", "torch", "torch LN") if k in ms})
             row.update({f"{k}/numba": f"{ms[k] / ms['numba']:.2f}"
                         for k in ("symrnn", "naive", "torch", "torch LN", "numba 1 block",
-                                  "numba 1 thread")
+                                  "numba 1 thread", "numba B/2 1 thread")
                         if k in ms and "numba" in ms})
             row.update({f"{k}/GEMMs": f"{ms[k] / ms['GEMMs']:.2f}" for k in ("torch", "torch LN")
                         if k in ms})
@@ -597,7 +615,9 @@ workspace kept across calls; new arrays: the same module allocating its arrays o
 numba: the --backend numba module (compiled time loops; float32 tanh approximated, see
 symrnn/approx.py), also with a workspace. numba 1 block: the same with the batch not cut into
 blocks (one time loop, its per-step products on all BLAS threads); numba 1 thread: the same under
-one BLAS thread (as under threadpoolctl's limit; so also one block).
+one BLAS thread (as under threadpoolctl's limit; so also one block); numba B/2 1 thread: one
+thread on half the batch, the time of two blocks run at once at no cost of their own (the floor of
+cutting the batch).
 naive: course-notes NumPy (a matmul per gate per step, dW summed in the loop). torch: nn.LSTM,
 nn.GRU (gru_torch), nn.LSTM(proj_size=P) (lstmp, P = H/2, as every size beyond D and H here;
 gru_d's gaps dt are exponential), a Python-loop nn.Module (lstm_peephole), and for any other

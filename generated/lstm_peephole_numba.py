@@ -226,6 +226,17 @@ _WORKERS = []  # one single-thread executor per CPU this process may run on, mad
 _IN_BLOCKS = threading.Lock()  # one call in blocks at a time: the BLAS's thread count, the workers
 
 
+def _after_fork_in_child():
+    """A forked process has none of the workers' threads (nor a lock another thread held)."""
+    global _IN_BLOCKS
+    _WORKERS.clear()
+    _IN_BLOCKS = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _blocks(T, B):
     """The samples of a batch of B cut into blocks (b0, b1), one per BLAS thread (a single one
     at small B or T B)."""

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -254,3 +255,32 @@ def test_small_products_by_loops_equal_the_blas(dtype):
                     out[:] = np.nan  # never read
                 mod._gemm(gemm, a, b, out, beta)
                 assert max_rel_err(out, expected) < tol, (m, k, n, beta)
+
+
+@needs_numba
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
+def test_a_forked_process_runs_the_blocks_with_workers_of_its_own():
+    """Workers made before a fork (as a data loader's processes are) exist in the parent only:
+    the child makes its own instead of waiting forever for the parent's."""
+    mod = load_module("lstm", "numba")
+    params = mod.init_params(3, 4, rng=0)
+    x = np.random.default_rng(1).standard_normal((6, 5, 3))
+    with one_block_per_sample(mod):
+        expected = mod.forward(params, x)[0].copy()  # the parent's workers now exist
+        assert mod._WORKERS
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            try:
+                y = mod.forward(params, x)[0]
+                os.write(write, b"same" if np.array_equal(y, expected) else b"differ")
+            finally:
+                os._exit(0)
+        os.close(write)
+        deadline = time.monotonic() + 60
+        while os.waitpid(child, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(child, 9)
+                pytest.fail("the forked child did not finish in 60 s (waiting for workers)")
+            time.sleep(0.05)
+        assert os.read(read, 16) == b"same"
