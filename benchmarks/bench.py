@@ -326,30 +326,27 @@ def implementations(cell, mod, params, x, G, compiled=None, plan=None, inputs=No
                 compiled._MIN_BLOCK = saved
         impls["numba 1 block"] = run_numba_one_block
 
-        def run_numba_one_thread():  # as under threadpoolctl's limit, without its cost per call
-            threads = compiled._blas_threads()
-            compiled._set_blas_threads(1)
-            try:
-                return run_numba()
-            finally:
-                compiled._set_blas_threads(threads)
-        impls["numba 1 thread"] = run_numba_one_thread
+        def one_thread(run):  # as under threadpoolctl's limit, without its cost per call
+            def run_on_one_thread():
+                threads = compiled._blas_threads()
+                compiled._set_blas_threads(1)
+                try:
+                    return run()
+                finally:
+                    compiled._set_blas_threads(threads)
+            return run_on_one_thread
+        impls["numba 1 thread"] = one_thread(run_numba)
         if plan is not None and x.shape[1] > 1:  # the floor of the batch cut in two blocks
             half = x.shape[1] // 2
             x_half, G_half = x[:, :half].copy(), G[:, :half].copy()
             inputs_half = {k: v[:, :half].copy() for k, v in inputs.items()}
             half_workspace = {}
 
-            def run_half_batch_one_thread():  # returns nothing: not checked
-                threads = compiled._blas_threads()
-                compiled._set_blas_threads(1)
-                try:
-                    _, _, cache = compiled.forward(params, x_half, workspace=half_workspace,
-                                                   **inputs_half)
-                    compiled.backward(params, cache, G_half, workspace=half_workspace)
-                finally:
-                    compiled._set_blas_threads(threads)
-            impls["numba B/2 1 thread"] = run_half_batch_one_thread
+            def run_half_batch():  # returns nothing: not checked
+                _, _, cache = compiled.forward(params, x_half, workspace=half_workspace,
+                                               **inputs_half)
+                compiled.backward(params, cache, G_half, workspace=half_workspace)
+            impls["numba B/2 1 thread"] = one_thread(run_half_batch)
     name = cell.name
     if name in NAIVE:
         xc, Gc = (np.ascontiguousarray(v.transpose(0, 2, 1)) for v in (x, G))
